@@ -1,0 +1,311 @@
+"""The ``dgm`` command: list, train, sample, eval.
+
+Only ``dgm train`` imports PyTorch Lightning; the other commands start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dgm.errors import ConfigError, DgmError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Deep generative models: train, sample, evaluate and compare them on the same data.",
+)
+
+TRAIN_KEYS_FROM_OPTIONS = (
+    "epochs",
+    "steps",
+    "minutes",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "grad_clip",
+    "seed",
+    "accelerator",
+    "devices",
+    "num_nodes",
+    "checkpoint_every",
+)
+FILE_KEYS = {"model", "data", "transforms", "classes", "config", "train", "out"}
+
+
+def fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print ``rows`` as an aligned plain-text table."""
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    typer.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List models (family and capabilities) and datasets.
+
+    Example: dgm list
+    """
+    from dgm.data import list_datasets
+    from dgm.registry import list_models
+
+    rows = [
+        {
+            **m,
+            "data": ",".join(m["data"]),
+            "latent": "yes" if m["latent"] else "",
+            "conditional": "yes" if m["conditional"] else "",
+        }
+        for m in list_models()
+    ]
+    typer.echo("Models")
+    print_table(rows, ["name", "family", "density", "latent", "conditional", "data", "summary"])
+    typer.echo("\nDatasets")
+    print_table(list_datasets(), ["spec", "density", "summary"])
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a YAML training config: keys model, data, transforms, classes, config, train, out."""
+    import yaml
+
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from None
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys, e.g. 'model: made'")
+    unknown = sorted(set(values) - FILE_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key '{unknown[0]}' in {path}; valid keys: {', '.join(sorted(FILE_KEYS))}")
+    for key in ("config", "train"):
+        if not isinstance(values.get(key, {}), dict):
+            raise ConfigError(f"'{key}' in {path} must be a mapping of field: value")
+    return values
+
+
+def split_sets(pairs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``--set`` pairs: model-config fields, and ``train.FIELD`` training fields."""
+    from dgm.config import parse_assignments
+
+    model_sets, train_sets = {}, {}
+    for key, value in parse_assignments(pairs).items():
+        if key.startswith("train."):
+            train_sets[key.removeprefix("train.")] = value
+        else:
+            model_sets[key] = value
+    return model_sets, train_sets
+
+
+@app.command()
+def train(
+    model: Annotated[
+        str | None, typer.Argument(help="Model name (see 'dgm list'); taken from the run when resuming.")
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "-d", help="Dataset: mnist5k, digits, toy2d:gmm8, npz:PATH, idx:PATH, folder:PATH, csv:PATH."
+        ),
+    ] = None,
+    transform: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--transform",
+            "-t",
+            help="Data transform, repeatable, applied in order: binarize, binarize:stochastic, dequantize, scale, scale:-1,1, logit.",
+        ),
+    ] = None,
+    classes: Annotated[str | None, typer.Option(help="Keep only these labels, e.g. 0-8 or 0,2,4.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Budget in epochs (default 20 when no budget is given).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Budget in optimizer steps.")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size [default: 128].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate of AdamW [default: 1e-3].")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Decoupled weight decay [default: 0].")] = None,
+    grad_clip: Annotated[float | None, typer.Option(help="Clip gradients to this norm.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Model config field, repeatable: --set hidden=512,512; training fields as train.FIELD=VALUE."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="YAML file with keys model, data, transforms, classes, config (model fields), train (training fields), out.",
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/MODEL-DATA].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    seed: Annotated[int | None, typer.Option(help="Random seed [default: 0].")] = None,
+    accelerator: Annotated[str | None, typer.Option(help="cpu, gpu, mps or auto [default: auto].")] = None,
+    devices: Annotated[int | None, typer.Option(help="Processes/GPUs per node; more than 1 trains with DDP.")] = None,
+    num_nodes: Annotated[int | None, typer.Option(help="Number of nodes for multi-node DDP.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Also save a checkpoint every N steps.")] = None,
+) -> None:
+    """Train a model and write a run directory (config, weights, metrics, samples, logs, checkpoints).
+
+    Example: dgm train made --data mnist5k --transform binarize --minutes 4 --out runs/made
+    """
+    try:
+        run_dir = _train(locals())
+    except DgmError as e:
+        fail(str(e))
+    typer.echo(f"run saved in {run_dir}")
+    _print_metrics(run_dir)
+
+
+def _train(opts: dict[str, Any]) -> Path:
+    from dgm.config import from_dict, override, to_dict
+    from dgm.data import load_dataset
+    from dgm.registry import build_from_dict, make_config
+    from dgm.train import TrainConfig, fit
+    from dgm.train.fit import resume_settings
+
+    file = read_config_file(opts["config"]) if opts["config"] else {}
+    out = opts["out"] or (Path(file["out"]) if "out" in file else None)
+    model_sets, train_sets = split_sets(opts["set_"] or [])
+    train_values = {**file.get("train", {})}
+    train_values.update({k: opts[k] for k in TRAIN_KEYS_FROM_OPTIONS if opts.get(k) is not None})
+
+    if opts["resume"]:
+        if out is None:
+            raise ConfigError("--resume needs --out RUN_DIR, the run to continue")
+        name, model_config, data, saved_train = resume_settings(out)
+        if opts["model"] and opts["model"] != name:
+            raise ConfigError(f"{out} holds a '{name}' run, not '{opts['model']}'")
+        dataset = load_dataset(data["spec"], transforms=data.get("transforms", ()), classes=data.get("classes"))
+        model = build_from_dict(name, model_config)
+        train_config = from_dict(TrainConfig, {**to_dict(saved_train), **train_values})
+    else:
+        name = opts["model"] or file.get("model")
+        spec = opts["data"] or file.get("data")
+        if not name:
+            raise ConfigError("name a model: dgm train MODEL --data DATA (see 'dgm list')")
+        if not spec:
+            raise ConfigError("name the data with --data, e.g. --data mnist5k (see 'dgm list')")
+        transforms = opts["transform"] if opts["transform"] else file.get("transforms", [])
+        classes = opts["classes"] if opts["classes"] is not None else file.get("classes")
+        dataset = load_dataset(spec, transforms=transforms, classes=classes)
+        config = make_config(name, dataset, **file.get("config", {}))
+        config = override(config, model_sets)
+        model = build_from_dict(name, to_dict(config))
+        train_config = from_dict(TrainConfig, train_values)
+    if train_sets:
+        train_config = override(train_config, train_sets)
+    typer.echo(f"training {model.name} on {dataset.describe()}", err=True)
+    return fit(model, dataset, train_config, out=out, resume=opts["resume"])
+
+
+def _print_metrics(run_dir) -> None:
+    from dgm.runs import read_metrics
+
+    metrics = read_metrics(run_dir)
+    rows = [
+        {
+            "metric": k,
+            "value": f"{v['value']:.4g}" if isinstance(v.get("value"), float) else v.get("value"),
+            "± se": f"{v['se']:.2g}" if isinstance(v.get("se"), float) else "",
+            "unit": v.get("unit", ""),
+            "what": v.get("what", ""),
+        }
+        for k, v in metrics.items()
+        if isinstance(v, dict)
+    ]
+    if rows:
+        print_table(rows, ["metric", "value", "± se", "unit", "what"])
+
+
+@app.command()
+def sample(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 64,
+    out: Annotated[
+        Path, typer.Option(help="Output file: .png (picture) or .npy (array in the model's data space).")
+    ] = Path("samples.png"),
+    seed: Annotated[int | None, typer.Option(help="Random seed; the same seed gives the same samples.")] = 0,
+    cond: Annotated[
+        int | None, typer.Option(help="Class label for conditional models (default: cycle through classes).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Draw samples from a trained run.
+
+    Example: dgm sample runs/made -n 64 --out made.png --seed 1
+    """
+    import numpy as np
+    import torch
+
+    from dgm.io import atomic_write
+    from dgm.runs import load_dataset_of, load_model
+    from dgm.viz.samples import draw_samples, save_samples_figure
+
+    try:
+        if n < 1:
+            raise ConfigError(f"-n must be at least 1, got {n}")
+        if out.suffix not in (".png", ".npy", ".pdf", ".svg"):
+            raise ConfigError(f"--out must end in .png, .pdf, .svg or .npy, got {out.name!r}")
+        model = load_model(run, device=device)
+        labels = None if cond is None else torch.full((n,), cond)
+        if out.suffix == ".npy":
+            samples = draw_samples(model, n, seed, cond=labels).numpy()
+            atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), samples))
+        else:
+            if labels is not None:
+                raise ConfigError("--cond is supported with --out FILE.npy; pictures show every class")
+            save_samples_figure(model, load_dataset_of(run), out, n=n, seed=seed)
+    except DgmError as e:
+        fail(str(e))
+    typer.echo(f"{n} samples written to {out}")
+
+
+@app.command("eval")
+def eval_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    split: Annotated[str, typer.Option(help="Data split: test or val.")] = "test",
+    seed: Annotated[int, typer.Option(help="Seed of the dequantization noise, if any.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Evaluate a run (test NLL in nats and bits/dim for exact models) into its metrics.json.
+
+    Example: dgm eval runs/made
+    """
+    from dgm.eval import evaluate
+    from dgm.runs import load_dataset_of, load_model, write_metrics
+
+    try:
+        if split not in ("test", "val"):
+            raise ConfigError(f"--split must be test or val, got {split!r}")
+        model = load_model(run, device=device)
+        metrics = evaluate(model, load_dataset_of(run), split=split, seed=seed)
+        if not metrics:
+            raise DgmError(f"model '{model.name}' has density '{model.density}': no likelihood to evaluate")
+        write_metrics(run, metrics)
+    except DgmError as e:
+        fail(str(e))
+    _print_metrics(run)
+
+
+def main() -> None:
+    """Entry point of the ``dgm`` console script."""
+    app(prog_name="dgm")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Model families. Importing this package registers every model."""
+
+from dgm.models import autoregressive, baseline  # noqa: F401

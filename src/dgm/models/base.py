@@ -1,0 +1,174 @@
+"""The model contract every dgm model follows.
+
+A model is a :class:`GenerativeModel` built from a frozen config dataclass (a subclass of
+:class:`ModelConfig`) and registered by name with :func:`dgm.registry.register`. It declares
+its capabilities as class attributes, which evaluation code reads instead of probing with
+``hasattr``:
+
+- ``density``: ``"exact"`` (``log_prob(x, cond)``), ``"bound"`` (``elbo(x, cond)`` and an
+  importance-weighted ``log_prob(x, cond, k=...)``) or ``"none"``.
+- ``has_latent``: the model has ``encode(x)`` and ``decode(z)``.
+- ``can_condition``: the model accepts class labels ``cond`` when its config sets
+  ``conditional=True``.
+- ``supports``: the data supports (binary / discrete / continuous) the model can take.
+- ``parts``: the ordered parameter groups trained with their own optimizers, one step each
+  per batch (a GAN declares ``("discriminator", "generator")``); most models have one part.
+
+Every model gives ``loss(batch) -> {"loss": ..., ...}`` and ``sample(n, cond, generator)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from dgm.data.info import DataInfo
+from dgm.errors import ConfigError, DataError
+
+Density = Literal["exact", "bound", "none"]
+
+
+class Batch(NamedTuple):
+    """A training batch: data ``x`` of shape (B, *data.shape) and labels ``cond`` (B,) or None."""
+
+    x: Tensor
+    cond: Tensor | None = None
+
+
+def as_batch(batch) -> Batch:
+    """Accept a :class:`Batch`, an ``(x, cond)`` pair or a bare tensor ``x``."""
+    if isinstance(batch, Batch):
+        return batch
+    if isinstance(batch, Tensor):
+        return Batch(batch, None)
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return Batch(batch[0], batch[1])
+    raise TypeError(f"a batch is a tensor x or a pair (x, cond), got {type(batch).__name__}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Fields every model config has. Subclasses add their own, all with defaults.
+
+    - ``data``: the :class:`DataInfo` the model is built for (filled in by ``dgm.build``).
+    - ``conditional``: condition on class labels (only for models with ``can_condition``).
+    """
+
+    data: DataInfo
+    conditional: bool = False
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every dgm model; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""  # set by @register
+    family: ClassVar[str] = ""
+    density: ClassVar[Density] = "none"
+    has_latent: ClassVar[bool] = False
+    can_condition: ClassVar[bool] = False
+    supports: ClassVar[frozenset[str]] = frozenset({"binary", "discrete", "continuous"})
+    parts: ClassVar[tuple[str, ...]] = ("model",)
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.check_config(config)
+        self.config = config
+
+    # ----- declarations -------------------------------------------------------------------
+    @classmethod
+    def capabilities(cls) -> dict[str, Any]:
+        """Name, family and declared capabilities, as shown by ``dgm list``."""
+        return {
+            "name": cls.name,
+            "family": cls.family,
+            "density": cls.density,
+            "latent": cls.has_latent,
+            "conditional": cls.can_condition,
+            "data": sorted(cls.supports),
+            "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+        }
+
+    @classmethod
+    def check_config(cls, config: ModelConfig) -> None:
+        """Refuse data or options the model cannot take, naming the fix."""
+        if not isinstance(config, cls.Config):
+            raise ConfigError(f"{cls.__name__} expects a {cls.Config.__name__}, got {type(config).__name__}")
+        info = config.data
+        if info.support not in cls.supports:
+            raise DataError(
+                f"model '{cls.name}' takes {' or '.join(sorted(cls.supports))} data, got "
+                f"{info.describe()}; {cls.data_fix(info)}"
+            )
+        if config.conditional:
+            if not cls.can_condition:
+                raise ConfigError(f"model '{cls.name}' has no conditional version; drop conditional=true")
+            if info.num_classes < 1:
+                raise DataError(
+                    f"model '{cls.name}' with conditional=true needs labelled data; this data has no labels"
+                )
+
+    @classmethod
+    def data_fix(cls, info: DataInfo) -> str:
+        """The transform or option that makes data of ``info`` acceptable to this model."""
+        if "binary" in cls.supports and info.support == "discrete":
+            return "binarize it with --transform binarize"
+        if "continuous" in cls.supports and info.support in ("discrete", "binary"):
+            return "make it continuous with --transform dequantize"
+        if "discrete" in cls.supports and info.support == "continuous":
+            return "this model needs discrete data (integer levels); choose a flow, VAE or diffusion model"
+        return "choose a model that lists this data type in 'dgm list'"
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.conditional
+
+    # ----- the contract -------------------------------------------------------------------
+    def loss(self, batch, part: str | None = None) -> dict[str, Tensor]:
+        """Training objective on ``batch``: a dict with key ``"loss"`` (mean over the batch) and
+        other terms worth logging. Multi-part models (GANs) compute the loss of ``part``."""
+        raise NotImplementedError
+
+    def sample(self, n: int, cond: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` samples in data space, shape (n, *data.shape); same generator, same samples."""
+        raise NotImplementedError
+
+    def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """log p(x) per example, shape (B,), for models with ``density == "exact"`` (in nats)."""
+        raise NotImplementedError(f"model '{self.name}' has density '{self.density}', no exact log_prob")
+
+    def part_parameters(self, part: str) -> Iterator[nn.Parameter]:
+        """Parameters trained by the optimizer of ``part``; one part owns them all by default."""
+        if part not in self.parts:
+            raise KeyError(part)
+        return self.parameters()
+
+    # ----- helpers for subclasses ---------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    def check_cond(self, cond: Tensor | None, n: int) -> Tensor | None:
+        """Validate labels for a conditional model (and refuse them for an unconditional one)."""
+        if not self.conditional:
+            if cond is not None:
+                raise ConfigError(f"model '{self.name}' was trained without conditional=true; drop cond")
+            return None
+        if cond is None:
+            raise ConfigError(f"conditional model '{self.name}' needs cond (class labels) of length {n}")
+        cond = torch.as_tensor(cond, device=self.device).long().reshape(-1)
+        if cond.numel() == 1 and n > 1:
+            cond = cond.expand(n)
+        if cond.numel() != n or cond.min() < 0 or cond.max() >= self.config.data.num_classes:
+            raise ConfigError(
+                f"cond must hold {n} labels in 0..{self.config.data.num_classes - 1}, got {cond.tolist()[:10]}"
+            )
+        return cond

@@ -1,0 +1,3 @@
+"""Baselines: the simplest models, against which every other model is measured."""
+
+from dgm.models.baseline import independent  # noqa: F401

@@ -1,0 +1,74 @@
+"""Callbacks the engine adds to Lightning's own."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+
+
+class BestWeights(L.Callback):
+    """Keep a CPU copy of the model weights with the lowest validation loss seen so far.
+
+    Restored at the end when ``TrainConfig.keep == "best"``: with small training sets (3 600
+    MNIST digits) a model overfits long before the budget runs out, so the last weights are
+    rarely the best. The copy is part of Lightning's checkpoint, so it survives ``--resume``.
+    """
+
+    def __init__(self, monitor: str = "val/loss"):
+        self.monitor = monitor
+        self.best_score = math.inf
+        self.best_step = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        score = trainer.callback_metrics.get(self.monitor)
+        if score is None or not torch.isfinite(score):
+            return
+        if float(score) < self.best_score:
+            self.best_score = float(score)
+            self.best_step = trainer.global_step
+            self.best_state = {k: v.detach().cpu().clone() for k, v in module.model.state_dict().items()}
+
+    def restore(self, module: L.LightningModule) -> bool:
+        """Load the best weights into ``module.model``; False when no validation ran."""
+        if self.best_state is None:
+            return False
+        module.model.load_state_dict(self.best_state)
+        return True
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score, "best_step": self.best_step, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_score = state["best_score"]
+        self.best_step = state["best_step"]
+        self.best_state = state["best_state"]
+
+
+class _WithoutVersion:
+    """Progress-bar mixin: show the logged metrics without Lightning's ``v_num``."""
+
+    def get_metrics(self, trainer, module):
+        metrics = super().get_metrics(trainer, module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
+class RichBar(_WithoutVersion, RichProgressBar):
+    """Lightning's rich progress bar without ``v_num``."""
+
+
+class PlainBar(_WithoutVersion, TQDMProgressBar):
+    """Lightning's tqdm progress bar without ``v_num`` (used when output is not a terminal)."""
+
+
+def progress_bar() -> L.Callback:
+    """A rich bar in a terminal; a plain one in logs and CI."""
+    import sys
+
+    return RichBar() if sys.stderr.isatty() else PlainBar()

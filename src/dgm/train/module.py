@@ -1,0 +1,79 @@
+"""The one LightningModule that trains every dgm model.
+
+It knows nothing about the model beyond the contract: ``loss(batch, part)`` and the ordered
+``parts``. A model with one part is trained with Lightning's automatic optimisation (so
+gradient clipping and accumulation come from Lightning); a model with several parts (a GAN's
+discriminator then generator) gets one optimiser per part and one step of each per batch,
+in the declared order.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from dgm.models.base import Batch, GenerativeModel, as_batch
+from dgm.train.config import TrainConfig
+
+
+class GenerativeTask(L.LightningModule):
+    """Wraps a :class:`GenerativeModel` for the Lightning Trainer."""
+
+    def __init__(self, model: GenerativeModel, train: TrainConfig):
+        super().__init__()
+        self.model = model
+        self.train_config = train
+        self.automatic_optimization = len(model.parts) == 1
+
+    def model_batch(self, batch) -> Batch:
+        """The batch as the model takes it: labels are dropped for an unconditional model."""
+        batch = as_batch(batch)
+        return batch if self.model.conditional else Batch(batch.x, None)
+
+    def training_step(self, batch, batch_idx):
+        batch = self.model_batch(batch)
+        n = batch.x.shape[0]
+        if self.automatic_optimization:
+            out = self.model.loss(batch)
+            self._log_terms("train", out, n)
+            return out["loss"]
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        for part, opt in zip(self.model.parts, optimizers, strict=True):
+            out = self.model.loss(batch, part=part)
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(out["loss"])
+            if self.train_config.grad_clip:
+                self.clip_gradients(opt, gradient_clip_val=self.train_config.grad_clip, gradient_clip_algorithm="norm")
+            opt.step()
+            self._log_terms(f"train/{part}", out, n)
+        return None
+
+    def validation_step(self, batch, batch_idx):
+        batch = self.model_batch(batch)
+        with torch.no_grad():
+            out = self.model.loss(batch)
+        self._log_terms("val", out, batch.x.shape[0], on_step=False)
+
+    def _log_terms(self, prefix: str, out: dict, n: int, on_step: bool = True) -> None:
+        """Log every scalar term; only the loss goes on the progress bar."""
+        for key, value in out.items():
+            if torch.is_tensor(value) and value.numel() == 1:
+                self.log(
+                    f"{prefix}/{key}",
+                    value.detach(),
+                    on_step=on_step,
+                    on_epoch=True,
+                    prog_bar=key == "loss",
+                    batch_size=n,
+                    sync_dist=not on_step,
+                )
+
+    def configure_optimizers(self):
+        cfg = self.train_config
+        return [
+            torch.optim.AdamW(
+                self.model.part_parameters(part), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+            )
+            for part in self.model.parts
+        ]

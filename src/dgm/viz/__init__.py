@@ -1,0 +1,1 @@
+"""Pictures. All plotting code lives here (matplotlib, Agg backend)."""

@@ -1,0 +1,44 @@
+"""Shared fixtures: small real datasets and a CLI runner in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, check: bool = True, env=None):
+    """Run ``dgm ARGS`` in a fresh Python process; returns the CompletedProcess."""
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    full_env.pop("DGM_RUN_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dgm.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dgm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_run_dir(monkeypatch):
+    monkeypatch.delenv("DGM_RUN_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def digits_binary():
+    from dgm.data import load_dataset
+
+    return load_dataset("digits", transforms=["binarize"])

@@ -1,0 +1,82 @@
+"""The dgm command: help with examples, clear one-line errors, no Lightning outside train."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize("command", ["list", "train", "sample", "eval"])
+def test_every_command_has_help_with_an_example(command):
+    out = run_cli(command, "--help").stdout
+    assert "Example: dgm" in out
+
+
+def test_list_shows_models_capabilities_and_datasets():
+    out = run_cli("list").stdout
+    for word in ("made", "fvsbn", "independent", "exact", "mnist5k", "toy2d:gmm8", "digits"):
+        assert word in out
+
+
+def test_commands_that_do_not_train_do_not_import_lightning(tmp_path):
+    code = (
+        "import sys; from typer.testing import CliRunner; from dgm.cli import app; "
+        "r = CliRunner().invoke(app, ['list']); assert r.exit_code == 0, r.output; "
+        "r = CliRunner().invoke(app, ['eval', 'nowhere']); assert r.exit_code == 2, r.output; "
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "nosuchmodel", "--data", "digits"], "unknown model 'nosuchmodel'; known models:"),
+        (["train", "made", "--data", "digits", "--set", "hiden=3"], "unknown config key 'hiden'"),
+        (["train", "made", "--data", "digits", "--set", "hidden=big"], "config key 'hidden' expects"),
+        (["train", "made"], "name the data with --data"),
+        (["train", "fvsbn", "--data", "digits"], "--transform binarize"),
+        (["train", "made", "--data", "nosuchdata"], "nosuchdata"),
+        (["train", "--resume", "--out", "nowhere"], "nowhere"),
+        (["sample", "nowhere"], "does not exist"),
+        (["eval", "nowhere"], "does not exist"),
+    ],
+)
+def test_bad_input_gives_a_one_line_error(tmp_path, args, needle):
+    proc = run_cli(*args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2  # the one-line error (train may print what it trains)
+
+
+def test_config_file_keys_are_checked(tmp_path):
+    (tmp_path / "c.yaml").write_text("model: made\ndata: digits\nepochs: 3\n")
+    proc = run_cli("train", "--config", "c.yaml", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "unknown key 'epochs'" in proc.stderr
+    (tmp_path / "d.yaml").write_text("model: made\ndata: digits\ntrain: {epoch: 3}\n")
+    proc = run_cli("train", "--config", "d.yaml", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "unknown config key 'epoch'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_train_sample_eval_from_the_command_line(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "model: made\ndata: digits\ntransforms: [binarize]\nconfig: {hidden: [24]}\n"
+        "train: {steps: 20, batch_size: 50, accelerator: cpu}\n"
+    )
+    out = run_cli("train", "--config", "c.yaml", "--out", "run", cwd=tmp_path).stdout
+    assert "nll" in out and "nats/example" in out
+    run_cli("sample", "run", "-n", "9", "--out", "s.npy", "--seed", "3", cwd=tmp_path)
+    run_cli("sample", "run", "-n", "9", "--out", "t.npy", "--seed", "3", cwd=tmp_path)
+    a, b = np.load(tmp_path / "s.npy"), np.load(tmp_path / "t.npy")
+    assert a.shape == (9, 1, 8, 8) and np.array_equal(a, b) and set(np.unique(a)) <= {0.0, 1.0}
+    run_cli("sample", "run", "-n", "16", "--out", "grid.png", cwd=tmp_path)
+    assert (tmp_path / "grid.png").stat().st_size > 1000
+    out = run_cli("eval", "run", cwd=tmp_path).stdout
+    assert "bits_per_dim" in out
