@@ -172,9 +172,11 @@ def train(
 
 
 def _train(opts: dict[str, Any]) -> Path:
+    import torch
+
     from dgm.config import from_dict, override, to_dict
     from dgm.data import load_dataset
-    from dgm.registry import build_from_dict, make_config
+    from dgm.registry import build_from_dict, get, make_config
     from dgm.train import TrainConfig, fit
     from dgm.train.fit import resume_settings
 
@@ -190,9 +192,9 @@ def _train(opts: dict[str, Any]) -> Path:
         name, model_config, data, saved_train = resume_settings(out)
         if opts["model"] and opts["model"] != name:
             raise ConfigError(f"{out} holds a '{name}' run, not '{opts['model']}'")
+        train_config = override(from_dict(TrainConfig, {**to_dict(saved_train), **train_values}), train_sets)
         dataset = load_dataset(data["spec"], transforms=data.get("transforms", ()), classes=data.get("classes"))
-        model = build_from_dict(name, model_config)
-        train_config = from_dict(TrainConfig, {**to_dict(saved_train), **train_values})
+        model = build_from_dict(name, model_config)  # its weights come from the checkpoint
     else:
         name = opts["model"] or file.get("model")
         spec = opts["data"] or file.get("data")
@@ -200,15 +202,13 @@ def _train(opts: dict[str, Any]) -> Path:
             raise ConfigError("name a model: dgm train MODEL --data DATA (see 'dgm list')")
         if not spec:
             raise ConfigError("name the data with --data, e.g. --data mnist5k (see 'dgm list')")
+        train_config = override(from_dict(TrainConfig, train_values), train_sets)
         transforms = opts["transform"] if opts["transform"] else file.get("transforms", [])
         classes = opts["classes"] if opts["classes"] is not None else file.get("classes")
         dataset = load_dataset(spec, transforms=transforms, classes=classes)
-        config = make_config(name, dataset, **file.get("config", {}))
-        config = override(config, model_sets)
-        model = build_from_dict(name, to_dict(config))
-        train_config = from_dict(TrainConfig, train_values)
-    if train_sets:
-        train_config = override(train_config, train_sets)
+        config = override(make_config(name, dataset, **file.get("config", {})), model_sets)
+        torch.manual_seed(train_config.seed)  # the initial weights follow the run's seed
+        model = get(name)(config)
     typer.echo(f"training {model.name} on {dataset.describe()}", err=True)
     return fit(model, dataset, train_config, out=out, resume=opts["resume"])
 

@@ -113,3 +113,18 @@ def test_two_process_ddp_run_loads_like_any_other(tmp_path):
     assert read_metrics(out)["steps"]["value"] == 6
     assert torch.isfinite(model.log_prob(torch.ones(3, 1, 8, 8))).all()
     assert not (tmp_path / "runs").exists()  # the worker process used the same run directory
+
+
+def test_same_seed_same_weights_and_a_wall_clock_budget_stops_training(tmp_path, digits_binary):
+    states = []
+    for k in range(2):
+        torch.manual_seed(0)  # the initial weights; fit seeds everything after
+        model = dgm.build("made", data=digits_binary, hidden=(16,))
+        fit(model, digits_binary, TrainConfig(steps=5, seed=3, **FAST), out=tmp_path / f"s{k}")
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+    model = dgm.build("independent", data=digits_binary)
+    run = fit(model, digits_binary, TrainConfig(minutes=0.02, **FAST), out=tmp_path / "timed")
+    steps_per_epoch = -(-1000 // FAST["batch_size"])
+    assert 0 < read_metrics(run)["steps"]["value"] < 10_000 * steps_per_epoch  # stopped by the clock

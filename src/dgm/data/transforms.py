@@ -115,6 +115,8 @@ class Transform:
 
 @dataclass(frozen=True)
 class Binarize(Transform):
+    """``binarize[:stochastic]``: threshold at max/2, or Bernoulli(x / max); inverse y * max."""
+
     max_value: float  # levels - 1 of the input
     random: bool  # stochastic binarization
 
@@ -133,6 +135,8 @@ class Binarize(Transform):
 
 @dataclass(frozen=True)
 class Dequantize(Transform):
+    """``dequantize``: y = x + U[0, 1); inverse floor(y)."""
+
     levels: int  # K of the input integers 0..K-1
     stochastic = True
 
@@ -145,6 +149,8 @@ class Dequantize(Transform):
 
 @dataclass(frozen=True, eq=False)
 class Scale(Transform):
+    """``scale[:a,b]``: the affine map of the input range onto [a, b]; inverse unscale."""
+
     low: Tensor  # start of the input range, scalar or per feature
     factor: Tensor  # (new_high - new_low) / (high - low), scalar or per feature
     new_low: float
@@ -158,6 +164,8 @@ class Scale(Transform):
 
 @dataclass(frozen=True)
 class Logit(Transform):
+    """``logit[:alpha]``: y = logit(alpha + (1 - 2 alpha) x); inverse through the sigmoid."""
+
     alpha: float
 
     def forward(self, x, generator=None):
