@@ -73,7 +73,12 @@ def test_npz_given_splits(tmp_path):
     assert torch.equal(ds.split("test").x[:, 0], torch.as_tensor(arrays["x_test"], dtype=torch.float32))
     assert ds.raw_info == DataInfo((1, 4, 4), "discrete", 256, 3)
     np.savez(tmp_path / "v.npz", x_val=arrays["x_test"][:2], **arrays)
-    assert _sizes(load_dataset(f"npz:{tmp_path / 'v.npz'}?label=none")) == [30, 2, 7]
+    with pytest.raises(DataError, match="labels for some splits but not y_val"):
+        load_dataset(f"npz:{tmp_path / 'v.npz'}")
+    np.savez(tmp_path / "v.npz", x_val=arrays["x_test"][:2], y_val=np.array([2, 1]), **arrays)
+    assert _sizes(load_dataset(f"npz:{tmp_path / 'v.npz'}")) == [30, 2, 7]
+    with pytest.raises(DataError, match="no label arrays 'kind_train', 'kind_test'"):
+        load_dataset(f"npz:{tmp_path / 'v.npz'}?label=kind")
 
 
 def test_npy_file_is_read_as_x(tmp_path):

@@ -66,6 +66,8 @@ def load_npz(spec: DataSpec) -> Source:
         xs, ys = {"all": arrays[xkey]}, {"all": y}
     elif f"{xkey}_train" in arrays and f"{xkey}_test" in arrays:
         xs, ys = _split_arrays_given(arrays, xkey, ykey, path)
+        if "label" in spec.options and all(y is None for y in ys.values()):
+            raise DataError(f"{path} has no label arrays '{ykey}_train', '{ykey}_test'; arrays in the file: {listing}")
     else:
         raise DataError(
             f"{path} has no array '{xkey}' (nor '{xkey}_train' and '{xkey}_test'); arrays in the file: {listing}"
