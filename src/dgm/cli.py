@@ -174,11 +174,11 @@ def train(
 def _train(opts: dict[str, Any]) -> Path:
     import torch
 
-    from dgm.config import from_dict, override, to_dict
+    from dgm.config import from_dict, override
     from dgm.data import load_dataset
     from dgm.registry import build_from_dict, get, make_config
-    from dgm.train import TrainConfig, fit
-    from dgm.train.fit import resume_settings
+    from dgm.runs import load_dataset_of, read_record
+    from dgm.train.config import TrainConfig
 
     file = read_config_file(opts["config"]) if opts["config"] else {}
     out = opts["out"] or (Path(file["out"]) if "out" in file else None)
@@ -189,12 +189,12 @@ def _train(opts: dict[str, Any]) -> Path:
     if opts["resume"]:
         if out is None:
             raise ConfigError("--resume needs --out RUN_DIR, the run to continue")
-        name, model_config, data, saved_train = resume_settings(out)
-        if opts["model"] and opts["model"] != name:
-            raise ConfigError(f"{out} holds a '{name}' run, not '{opts['model']}'")
-        train_config = override(from_dict(TrainConfig, {**to_dict(saved_train), **train_values}), train_sets)
-        dataset = load_dataset(data["spec"], transforms=data.get("transforms", ()), classes=data.get("classes"))
-        model = build_from_dict(name, model_config)  # its weights come from the checkpoint
+        record = read_record(out)
+        if opts["model"] and opts["model"] != record.model:
+            raise ConfigError(f"{out} holds a '{record.model}' run, not '{opts['model']}'")
+        train_config = override(from_dict(TrainConfig, {**record.train, **train_values}), train_sets)
+        dataset = load_dataset_of(out)
+        model = build_from_dict(record.model, record.config)  # its weights come from the checkpoint
     else:
         name = opts["model"] or file.get("model")
         spec = opts["data"] or file.get("data")
@@ -210,6 +210,8 @@ def _train(opts: dict[str, Any]) -> Path:
         torch.manual_seed(train_config.seed)  # the initial weights follow the run's seed
         model = get(name)(config)
     typer.echo(f"training {model.name} on {dataset.describe()}", err=True)
+    from dgm.train.fit import fit  # imports Lightning: only once the input is known to be good
+
     return fit(model, dataset, train_config, out=out, resume=opts["resume"])
 
 

@@ -10,8 +10,8 @@ the ordering; hidden unit ``k`` of layer ``l`` gets ``m^l(k)`` in 1..D-1. Then
 so output ``d`` depends only on inputs that come strictly before ``d`` in the ordering, and the
 network computes the conditionals p(x_d | x_<d) of an autoregressive factorisation.
 
-The mask functions are pure: degrees in, 0/1 masks out, shaped ``(out_features, in_features)``
-like ``nn.Linear.weight``.
+The mask functions are pure: degrees in, boolean masks out, shaped
+``(out_features, in_features)`` like ``nn.Linear.weight``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from torch import Tensor, nn
 class MaskedLinear(nn.Linear):
     """A linear layer ``y = x (W * M)^T + b`` whose weight is multiplied by a 0/1 mask ``M``.
 
-    The mask is a buffer of shape ``(out_features, in_features)`` (all ones until
+    The mask is a boolean buffer of shape ``(out_features, in_features)`` (all ones until
     :meth:`set_mask`). It is structure, not learned state: it is not saved in the state dict
     (``persistent=False``); the owner rebuilds it from its own config, as MADE does from its
     mask seed.
 
     >>> layer = MaskedLinear(3, 2)
-    >>> layer.set_mask(torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]))
+    >>> layer.set_mask(torch.tensor([[1, 0, 0], [1, 1, 0]]))
     >>> layer(torch.zeros(5, 3)).shape
     torch.Size([5, 2])
     """
@@ -39,20 +39,21 @@ class MaskedLinear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__(in_features, out_features, bias)
-        self.register_buffer("mask", torch.ones(out_features, in_features), persistent=False)
+        self.register_buffer("mask", torch.ones(out_features, in_features, dtype=torch.bool), persistent=False)
 
     def set_mask(self, mask: Tensor) -> None:
-        """Use ``mask`` (shape ``(out_features, in_features)``, values 0/1) from now on.
+        """Use ``mask`` (shape ``(out_features, in_features)``, 0/1 or bool) from now on.
 
-        The buffer is replaced, not written in place, so a graph built with the previous
-        mask can still be backpropagated.
+        The buffer is replaced (by ``mask`` itself when it is already boolean and on the
+        weight's device), never written in place, so a graph built with the previous mask
+        can still be backpropagated and switching between precomputed masks costs nothing.
         """
         if tuple(mask.shape) != tuple(self.weight.shape):
             raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(self.weight.shape)}")
-        self.mask = mask.to(device=self.weight.device, dtype=self.weight.dtype)
+        self.mask = mask.to(device=self.weight.device, dtype=torch.bool)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight * self.mask, self.bias)
+        return F.linear(x, torch.where(self.mask, self.weight, 0.0), self.bias)
 
 
 # ----- orderings and degrees --------------------------------------------------------------------
@@ -101,9 +102,9 @@ def made_degrees(order: Tensor, hidden: tuple[int, ...], generator: torch.Genera
 def hidden_mask(degrees_in: Tensor, degrees_out: Tensor) -> Tensor:
     """Mask into a hidden layer: ``M[k, j] = 1[m_out(k) >= m_in(j)]`` (MADE eq. 12).
 
-    Shape ``(len(degrees_out), len(degrees_in))``, float 0/1.
+    Shape ``(len(degrees_out), len(degrees_in))``, boolean.
     """
-    return (degrees_out[:, None] >= degrees_in[None, :]).float()
+    return degrees_out[:, None] >= degrees_in[None, :]
 
 
 def output_mask(degrees_in: Tensor, degrees_out: Tensor) -> Tensor:
@@ -112,9 +113,9 @@ def output_mask(degrees_in: Tensor, degrees_out: Tensor) -> Tensor:
     ``degrees_out`` are the input degrees of the dimensions the outputs predict. With
     ``degrees_in`` the input degrees too this is the direct input-to-output mask: strictly
     lower triangular in the ordering (the FVSBN connectivity). Shape
-    ``(len(degrees_out), len(degrees_in))``, float 0/1.
+    ``(len(degrees_out), len(degrees_in))``, boolean.
     """
-    return (degrees_out[:, None] > degrees_in[None, :]).float()
+    return degrees_out[:, None] > degrees_in[None, :]
 
 
 def made_masks(degrees: list[Tensor]) -> list[Tensor]:

@@ -1,6 +1,16 @@
-"""The training engine (PyTorch Lightning). Importing this package imports Lightning."""
+"""The training engine (PyTorch Lightning).
+
+``from dgm.train import fit`` imports Lightning; ``TrainConfig`` alone does not.
+"""
 
 from dgm.train.config import TrainConfig
-from dgm.train.fit import fit
 
 __all__ = ["TrainConfig", "fit"]
+
+
+def __getattr__(name):
+    if name == "fit":
+        from dgm.train.fit import fit
+
+        return fit
+    raise AttributeError(f"module 'dgm.train' has no attribute {name!r}")

@@ -26,7 +26,6 @@ from dgm.runs import (
     CONFIG,
     SAMPLES,
     RunRecord,
-    read_record,
     save_weights,
     versions,
     write_metrics,
@@ -238,11 +237,3 @@ def slug(spec: str) -> str:
     if ":" in head and head.split(":")[0] in ("npz", "idx", "folder", "csv"):
         head = Path(head.split(":", 1)[1]).stem
     return "".join(c if c.isalnum() else "-" for c in head).strip("-") or "data"
-
-
-def resume_settings(run_dir: Path) -> tuple[str, dict, dict, TrainConfig]:
-    """Model name, model config dict, data dict and training config saved in a run."""
-    from dgm.config import from_dict
-
-    record = read_record(run_dir)
-    return record.model, record.config, record.data, from_dict(TrainConfig, record.train)

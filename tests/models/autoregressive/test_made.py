@@ -75,7 +75,7 @@ def test_mask_functions_follow_the_degree_rules():
     assert all(1 <= int(d.min()) and int(d.max()) <= 2 for d in degrees[1:])
     # the product of the masks connects output d only to inputs strictly before d
     masks = made_masks(degrees)
-    reach = masks[2] @ masks[1] @ masks[0]  # (D, D) number of paths
+    reach = masks[2].float() @ masks[1].float() @ masks[0].float()  # (D, D) number of paths
     deg = degrees[0]
     assert torch.all(reach[deg[:, None] <= deg[None, :]] == 0)
 

@@ -105,6 +105,11 @@ def categorical_log_prob(logits: Tensor, x: Tensor) -> Tensor:
     return log_p.gather(-1, x.long().unsqueeze(-1)).squeeze(-1).sum(-1)
 
 
+def _rebuild_masks(model: MADE, incompatible_keys) -> None:
+    """After ``load_state_dict``: the masks follow the loaded orderings and degrees."""
+    model.build_masks()
+
+
 @register("made")
 class MADE(GenerativeModel):
     """MADE (Germain et al. 2015): masked MLP autoregressive model with an exact likelihood."""
@@ -136,7 +141,8 @@ class MADE(GenerativeModel):
         self.register_buffer("orders", orders)  # (K, D): orders[k, i] = dimension at step i
         self.register_buffer("hidden_degrees", degrees)  # (K, sum(hidden))
         self._train_mask = 0  # mask set of the next training step
-        self.use_masks(0)
+        self.build_masks()
+        self.register_load_state_dict_post_hook(_rebuild_masks)
 
     @classmethod
     def check_config(cls, config: MADEConfig) -> None:
@@ -157,17 +163,37 @@ class MADE(GenerativeModel):
         hidden = torch.split(self.hidden_degrees[k], list(self.config.hidden))
         return [input_degrees(self.orders[k]), *hidden]
 
-    def use_masks(self, k: int) -> None:
-        """Put the masks of mask set ``k`` into the masked layers."""
+    def masked_layers(self) -> list[MaskedLinear]:
+        """The masked layers, bottom to top: hidden layers, output layer, direct connections."""
+        direct = [self.direct] if self.direct is not None else []
+        return [*self.layers, self.out, *direct]
+
+    def set_masks(self, k: int) -> list[Tensor]:
+        """Boolean masks of mask set ``k``, one per layer of :meth:`masked_layers`."""
         degrees = self.degrees(k)
         masks = made_masks(degrees)
-        for layer, mask in zip(self.layers, masks[:-1], strict=True):
-            layer.set_mask(mask)
         # (D, H_L) -> (D * per_dim, H_L): the rows of dimension d are d*per_dim ... d*per_dim + per_dim - 1
-        self.out.set_mask(masks[-1].repeat_interleave(self.per_dim, dim=0))
+        masks[-1] = masks[-1].repeat_interleave(self.per_dim, dim=0)
         if self.direct is not None:
             direct = output_mask(degrees[0], degrees[0])  # (D, D), strictly lower triangular in the order
-            self.direct.set_mask(direct.repeat_interleave(self.per_dim, dim=0))
+            masks.append(direct.repeat_interleave(self.per_dim, dim=0))
+        return masks
+
+    def build_masks(self) -> None:
+        """Precompute the masks of every set from the degree buffers (after init and after loading).
+
+        They are non-persistent buffers ``masks_i`` of shape (K, out, in), one per masked layer,
+        so switching sets during training is free.
+        """
+        per_set = [self.set_masks(k) for k in range(self.config.num_masks)]
+        for i, masks in enumerate(zip(*per_set, strict=True)):
+            self.register_buffer(f"masks_{i}", torch.stack(masks), persistent=False)  # (K, out, in)
+        self.use_masks(0)
+
+    def use_masks(self, k: int) -> None:
+        """Put the masks of mask set ``k`` into the masked layers."""
+        for i, layer in enumerate(self.masked_layers()):
+            layer.set_mask(getattr(self, f"masks_{i}")[k])
 
     # ----- network ------------------------------------------------------------------------
     def _logits(self, x: Tensor, cond: Tensor | None) -> Tensor:
