@@ -33,6 +33,7 @@ TRAIN_KEYS_FROM_OPTIONS = (
     "devices",
     "num_nodes",
     "checkpoint_every",
+    "patience",
 )
 FILE_KEYS = {"model", "data", "transforms", "classes", "config", "train", "out"}
 
@@ -72,7 +73,8 @@ def list_cmd() -> None:
     typer.echo("Models")
     print_table(rows, ["name", "family", "density", "latent", "conditional", "data", "summary"])
     typer.echo("\nDatasets")
-    print_table(list_datasets(), ["spec", "density", "summary"])
+    datasets = [{**d, "analytic density": "yes" if d["density"] == "exact" else ""} for d in list_datasets()]
+    print_table(datasets, ["spec", "analytic density", "summary"])
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -134,10 +136,13 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Budget in epochs (default 20 when no budget is given).")] = None,
     steps: Annotated[int | None, typer.Option(help="Budget in optimizer steps.")] = None,
     minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size [default: 128].")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate of AdamW [default: 1e-3].")] = None,
-    weight_decay: Annotated[float | None, typer.Option(help="Decoupled weight decay [default: 0].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (default 128).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate of AdamW (default 1e-3).")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Decoupled weight decay (default 0).")] = None,
     grad_clip: Annotated[float | None, typer.Option(help="Clip gradients to this norm.")] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="Early stopping: stop after this many epochs without a lower validation loss.")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -151,10 +156,10 @@ def train(
             help="YAML file with keys model, data, transforms, classes, config (model fields), train (training fields), out.",
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/MODEL-DATA].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/MODEL-DATA).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: 0].")] = None,
-    accelerator: Annotated[str | None, typer.Option(help="cpu, gpu, mps or auto [default: auto].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
+    accelerator: Annotated[str | None, typer.Option(help="cpu, gpu, mps or auto (default auto).")] = None,
     devices: Annotated[int | None, typer.Option(help="Processes/GPUs per node; more than 1 trains with DDP.")] = None,
     num_nodes: Annotated[int | None, typer.Option(help="Number of nodes for multi-node DDP.")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="Also save a checkpoint every N steps.")] = None,

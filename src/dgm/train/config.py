@@ -27,6 +27,7 @@ class TrainConfig:
     devices: int = 1  # processes (or GPUs) per node; > 1 trains with DDP
     num_nodes: int = 1
     precision: str = "32-true"
+    patience: int | None = None  # stop after this many validations without a lower val/loss
     keep: Literal["best", "last"] = "best"  # weights saved at the end: best validation loss, or last
     checkpoint_every: int | None = None  # also checkpoint every N steps (default: each epoch)
     eval_samples: int = 64  # samples drawn for samples.png

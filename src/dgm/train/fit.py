@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from dgm.config import to_dict
@@ -103,6 +103,8 @@ def make_trainer(cfg: TrainConfig, run_dir: Path, callbacks: list) -> L.Trainer:
         save_top_k=1,
         every_n_train_steps=cfg.checkpoint_every,
     )
+    if cfg.patience is not None:
+        callbacks = [*callbacks, EarlyStopping(monitor="val/loss", patience=cfg.patience, mode="min")]
     distributed = cfg.devices * cfg.num_nodes > 1
     return L.Trainer(
         max_epochs=cfg.default_epochs if cfg.default_epochs is not None else -1,
