@@ -215,7 +215,7 @@ def _train(opts: dict[str, Any]) -> Path:
         torch.manual_seed(train_config.seed)  # the initial weights follow the run's seed
         model = get(name)(config)
     typer.echo(f"training {model.name} on {dataset.describe()}", err=True)
-    from dgm.train.fit import fit  # imports Lightning: only once the input is known to be good
+    from dgm.train.engine import fit  # imports Lightning: only once the input is known to be good
 
     return fit(model, dataset, train_config, out=out, resume=opts["resume"])
 

@@ -135,7 +135,7 @@ def test_save_load_round_trip(tmp_path, name, support, conditional):
 
 
 @pytest.mark.parametrize("name, support, conditional", [c for c in CASES if get(c[0]).density == "exact"],
-                         ids=[i for i, c in zip(IDS, CASES) if get(c[0]).density == "exact"])
+                         ids=[i for i, c in zip(IDS, CASES, strict=False) if get(c[0]).density == "exact"])
 def test_exact_log_prob_is_per_example_and_at_most_zero_for_discrete_data(name, support, conditional):
     model = make(name, support, conditional).eval()
     batch = make_batch(model.config.data)

@@ -52,8 +52,13 @@ class MaskedLinear(nn.Linear):
             raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(self.weight.shape)}")
         self.mask = mask.to(device=self.weight.device, dtype=torch.bool)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, torch.where(self.mask, self.weight, 0.0), self.bias)
+    def masked_weight(self) -> Tensor:
+        """The effective weight ``W * M``, (out_features, in_features)."""
+        return torch.where(self.mask, self.weight, 0.0)
+
+    def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        """``x (W * M)^T + b``; pass ``weight=layer.masked_weight()`` to reuse it across calls."""
+        return F.linear(x, self.masked_weight() if weight is None else weight, self.bias)
 
 
 # ----- orderings and degrees --------------------------------------------------------------------

@@ -10,7 +10,7 @@ __all__ = ["TrainConfig", "fit"]
 
 def __getattr__(name):
     if name == "fit":
-        from dgm.train.fit import fit
+        from dgm.train.engine import fit
 
         return fit
     raise AttributeError(f"module 'dgm.train' has no attribute {name!r}")

