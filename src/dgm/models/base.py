@@ -156,6 +156,25 @@ class GenerativeModel(nn.Module):
             return b.device
         return torch.device("cpu")
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the parameters (float32 unless the model was converted)."""
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return torch.get_default_dtype()
+
+    def flat_x(self, x: Tensor) -> Tensor:
+        """``x`` of shape (B, *data.shape) as a (B, D) tensor of the model's dtype and device.
+
+        Raises a DataError naming the expected shape when ``x`` has another shape.
+        """
+        shape = tuple(self.config.data.shape)
+        if not isinstance(x, Tensor) or x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise DataError(f"model '{self.name}' expects x of shape (B, {', '.join(map(str, shape))}), got {got}")
+        return x.reshape(x.shape[0], -1).to(device=self.device, dtype=self.dtype)  # (B, D)
+
     def check_cond(self, cond: Tensor | None, n: int) -> Tensor | None:
         """Validate labels for a conditional model (and refuse them for an unconditional one)."""
         if not self.conditional:

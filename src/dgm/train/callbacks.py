@@ -71,4 +71,4 @@ def progress_bar() -> L.Callback:
     """A rich bar in a terminal; a plain one in logs and CI."""
     import sys
 
-    return RichBar() if sys.stderr.isatty() else PlainBar()
+    return RichBar() if sys.stderr.isatty() else PlainBar(refresh_rate=50)

@@ -19,7 +19,7 @@ class TrainConfig:
     minutes: float | None = None  # wall-clock budget (Lightning's max_time)
     batch_size: int = 128
     lr: float = 1e-3
-    weight_decay: float = 0.0  # decoupled (AdamW)
+    weight_decay: float = 0.0  # decoupled (AdamW), on weights only: biases are not decayed
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float | None = None  # max gradient norm
     seed: int = 0

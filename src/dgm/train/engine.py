@@ -98,9 +98,8 @@ def make_trainer(cfg: TrainConfig, run_dir: Path, callbacks: list) -> L.Trainer:
         pass
     checkpoint = ModelCheckpoint(
         dirpath=str(run_dir / "checkpoints"),
-        filename="{step}",
         save_last=True,
-        save_top_k=1,
+        save_top_k=0,  # only last.ckpt: it is all --resume needs, and one write per save
         every_n_train_steps=cfg.checkpoint_every,
     )
     if cfg.patience is not None:

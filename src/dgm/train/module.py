@@ -70,10 +70,16 @@ class GenerativeTask(L.LightningModule):
                 )
 
     def configure_optimizers(self):
+        """One AdamW per part; weight decay applies to weights, not to biases."""
         cfg = self.train_config
-        return [
-            torch.optim.AdamW(
-                self.model.part_parameters(part), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
-            )
-            for part in self.model.parts
-        ]
+        optimizers = []
+        for part in self.model.parts:
+            owned = {id(p) for p in self.model.part_parameters(part)}
+            named = [(n, p) for n, p in self.model.named_parameters() if id(p) in owned and p.requires_grad]
+            groups = [
+                {"params": [p for n, p in named if not n.endswith("bias")], "weight_decay": cfg.weight_decay},
+                {"params": [p for n, p in named if n.endswith("bias")], "weight_decay": 0.0},
+            ]
+            groups = [g for g in groups if g["params"]]
+            optimizers.append(torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas))
+        return optimizers

@@ -284,3 +284,10 @@ def test_made_learns_dependencies_the_independent_baseline_cannot():
     assert independent > 8 * math.log(2) - 0.05  # the marginals are fair coins
     assert made < independent - 2.0
     assert made < truth + 0.15
+
+
+def test_runs_in_double_precision():
+    model = perturbed(small(TERNARY, hidden=(8,), num_masks=2)).double()
+    log_p = model.log_prob(every_x(TERNARY))
+    assert log_p.dtype == torch.float64 and abs(log_p.exp().sum().item() - 1.0) < 1e-12
+    assert model.sample(3, generator=torch.Generator().manual_seed(0)).dtype == torch.float64

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm import rng
-from dgm.models.autoregressive.made import bernoulli_log_prob, flat_data
+from dgm.models.autoregressive.made import bernoulli_log_prob
 from dgm.models.base import GenerativeModel, ModelConfig, as_batch
 from dgm.registry import register
 
@@ -75,14 +75,14 @@ class FVSBN(GenerativeModel):
 
     def logits(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """Logits of p(x_d = 1 | x_<d) for every d: x (B, *data.shape) -> (B, D)."""
-        x = flat_data(self, x)
+        x = self.flat_x(x)
         cond = self.check_cond(cond, x.shape[0])
         return F.linear(x, self.weight_matrix()) + self._bias(cond, x.shape[0])
 
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """log p(x) in nats, (B,)."""
         logits = self.logits(x, cond)
-        return bernoulli_log_prob(logits, flat_data(self, x))
+        return bernoulli_log_prob(logits, self.flat_x(x))
 
     def loss(self, batch, part: str | None = None) -> dict[str, Tensor]:
         """Mean negative log-likelihood in nats per example."""

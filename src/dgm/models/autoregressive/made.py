@@ -60,8 +60,9 @@ class MADEConfig(ModelConfig):
 
     The defaults are tuned on binarized ``mnist5k`` (3 600 training images, where
     overfitting is the problem): one wide hidden layer, direct connections, and 8 mask sets
-    with their own orderings whose ensemble gives ``log_prob`` (test NLL 85.9 nats against
-    92.4 for a single mask set, in about 1.5 minutes on 2 CPU cores).
+    with their own orderings whose ensemble gives ``log_prob``: test NLL about 86 nats, against
+    92.4 for one mask set and 211 for the independent baseline, in under 3 minutes of
+    ``dgm train made --data mnist5k --transform binarize`` on 2 CPU cores (lr 1e-3, batch 128).
     """
 
     hidden: tuple[int, ...] = (1000,)  # sizes of the masked hidden layers (at least one)
@@ -71,15 +72,6 @@ class MADEConfig(ModelConfig):
     eval_masks: int | None = None  # log_prob averages p(x) over this many sets; None: all num_masks
     direct: bool = True  # masked input-to-output connections (an FVSBN inside the MADE)
     mask_seed: int = 0  # seed of the orderings and hidden degrees
-
-
-def flat_data(model: GenerativeModel, x: Tensor) -> Tensor:
-    """``x`` of shape (B, *data.shape) as a float tensor (B, D); a clear DataError otherwise."""
-    shape = tuple(model.config.data.shape)
-    if not isinstance(x, Tensor) or x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise DataError(f"model '{model.name}' expects x of shape (B, {', '.join(map(str, shape))}), got {got}")
-    return x.reshape(x.shape[0], -1).to(device=model.device, dtype=torch.float32)  # (B, D)
 
 
 def mask_sets(config: MADEConfig) -> tuple[Tensor, Tensor]:
@@ -238,7 +230,7 @@ class MADE(GenerativeModel):
         x: (B, *data.shape) -> (B, D) logits (binary) or (B, D, L) (discrete, L levels), with
         dimensions in data order (flattened), not in the model's ordering.
         """
-        x = flat_data(self, x)
+        x = self.flat_x(x)
         cond = self.check_cond(cond, x.shape[0])
         self.use_masks(mask)
         return self._logits(x, cond)
@@ -254,7 +246,7 @@ class MADE(GenerativeModel):
     # ----- the contract -------------------------------------------------------------------
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """log p(x) in nats, (B,): log-mean-exp of log p_k(x) over the first ``eval_masks`` sets."""
-        x = flat_data(self, x)
+        x = self.flat_x(x)
         cond = self.check_cond(cond, x.shape[0])
         k = self.eval_sets
         log_p = torch.stack([self._mask_log_prob(x, cond, i) for i in range(k)])  # (K, B)
@@ -264,7 +256,7 @@ class MADE(GenerativeModel):
         """Mean NLL (nats per example): under this step's mask set when training, else the ensemble."""
         x, cond = as_batch(batch)
         if self.training:
-            x = flat_data(self, x)
+            x = self.flat_x(x)
             cond = self.check_cond(cond, x.shape[0])
             k, self._train_mask = self._train_mask, (self._train_mask + 1) % self.config.num_masks
             log_p = self._mask_log_prob(x, cond, k)
@@ -284,7 +276,7 @@ class MADE(GenerativeModel):
         """
         cond = self.check_cond(cond, n)
         k_sets = self.eval_sets
-        x = torch.zeros(n, self.config.data.dim, device=self.device)  # (n, D)
+        x = self.out.weight.new_zeros(n, self.config.data.dim)  # (n, D)
         if k_sets == 1:
             return self._sample_set(x, cond, 0, generator).view(n, *self.config.data.shape)
         component = (rng.rand((n,), generator, self.device) * k_sets).long().clamp_(max=k_sets - 1)  # (n,)

@@ -32,15 +32,6 @@ class IndependentConfig(ModelConfig):
     """Configuration of :class:`Independent`: nothing beyond the data and ``conditional``."""
 
 
-def _flat(model: GenerativeModel, x: Tensor) -> Tensor:
-    """``x`` of shape (B, *data.shape) as a float tensor (B, D); a clear DataError otherwise."""
-    shape = tuple(model.config.data.shape)
-    if not isinstance(x, Tensor) or x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise DataError(f"model '{model.name}' expects x of shape (B, {', '.join(map(str, shape))}), got {got}")
-    return x.reshape(x.shape[0], -1).to(device=model.device, dtype=torch.float32)  # (B, D)
-
-
 @register("independent")
 class Independent(GenerativeModel):
     """Independent Bernoulli / categorical per dimension: the fully factorised baseline."""
@@ -69,7 +60,7 @@ class Independent(GenerativeModel):
 
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """log p(x) in nats, (B,)."""
-        x = _flat(self, x)
+        x = self.flat_x(x)
         cond = self.check_cond(cond, x.shape[0])
         logits = self.logits(cond, x.shape[0])
         if logits.dim() == 2:  # binary: (B, D)
@@ -91,5 +82,5 @@ class Independent(GenerativeModel):
         if logits.dim() == 2:
             x = rng.bernoulli(torch.sigmoid(logits), generator)
         else:
-            x = rng.categorical(logits, generator).float()
+            x = rng.categorical(logits, generator).to(logits.dtype)
         return x.reshape(n, *self.config.data.shape)

@@ -1,0 +1,59 @@
+"""The Lightning wrapper: optimizer groups, and alternating steps for models with several parts."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+
+from dgm.data.info import DataInfo
+from dgm.models.base import GenerativeModel, ModelConfig, as_batch
+from dgm.train.config import TrainConfig
+from dgm.train.module import GenerativeTask
+
+INFO = DataInfo((2,), "continuous")
+
+
+class TwoParts(GenerativeModel):
+    """A stand-in for a GAN: two parameter groups trained in a declared order."""
+
+    parts = ("discriminator", "generator")
+
+    def __init__(self):
+        super().__init__(ModelConfig(INFO))
+        self.d = nn.Linear(2, 1)
+        self.g = nn.Parameter(torch.zeros(2))
+        self.calls: list[str] = []
+
+    def part_parameters(self, part):
+        return iter(self.d.parameters()) if part == "discriminator" else iter([self.g])
+
+    def loss(self, batch, part=None):
+        x = as_batch(batch).x
+        self.calls.append(part)
+        if part == "discriminator":
+            return {"loss": (self.d(x) - 1).pow(2).mean()}
+        return {"loss": (x.mean(0) - self.g).pow(2).sum() + 0 * self.d.weight.sum()}
+
+
+def test_multi_part_models_get_one_optimizer_step_per_part_per_batch_in_order():
+    model = TwoParts()
+    d_before, g_before = model.d.weight.detach().clone(), model.g.detach().clone()
+    task = GenerativeTask(model, TrainConfig(lr=0.1))
+    assert not task.automatic_optimization
+    loader = torch.utils.data.DataLoader(torch.randn(12, 2) + 3.0, batch_size=4)
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(task, train_dataloaders=loader)
+    assert model.calls == ["discriminator", "generator"] * 3
+    assert not torch.equal(model.d.weight, d_before) and not torch.equal(model.g.detach(), g_before)
+    assert len(trainer.optimizers) == 2
+
+
+def test_weight_decay_applies_to_weights_but_not_biases():
+    model = TwoParts()
+    task = GenerativeTask(model, TrainConfig(weight_decay=0.5))
+    d_opt, g_opt = task.configure_optimizers()
+    decay = {id(p): g["weight_decay"] for g in d_opt.param_groups for p in g["params"]}
+    assert decay[id(model.d.weight)] == 0.5 and decay[id(model.d.bias)] == 0.0
+    assert [id(p) for g in g_opt.param_groups for p in g["params"]] == [id(model.g)]
