@@ -130,8 +130,15 @@ class GenerativeModel(nn.Module):
     # ----- the contract -------------------------------------------------------------------
     def loss(self, batch, part: str | None = None) -> dict[str, Tensor]:
         """Training objective on ``batch``: a dict with key ``"loss"`` (mean over the batch) and
-        other terms worth logging. Multi-part models (GANs) compute the loss of ``part``."""
-        raise NotImplementedError
+        other terms worth logging. Multi-part models (GANs) compute the loss of ``part``.
+
+        By default, for models with an exact density: maximum likelihood, loss = -mean log p(x).
+        """
+        if self.density != "exact":
+            raise NotImplementedError(f"model '{self.name}' must define its loss")
+        x, cond = as_batch(batch)
+        nll = -self.log_prob(x, cond).mean()
+        return {"loss": nll, "nll": nll.detach()}
 
     def sample(self, n: int, cond: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples in data space, shape (n, *data.shape); same generator, same samples."""

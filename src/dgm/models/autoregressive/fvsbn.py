@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm import rng
-from dgm.models.autoregressive.made import bernoulli_log_prob
-from dgm.models.base import GenerativeModel, ModelConfig, as_batch
+from dgm.models.base import GenerativeModel, ModelConfig
+from dgm.models.discrete import bernoulli_log_prob
 from dgm.registry import register
 
 
@@ -83,12 +83,6 @@ class FVSBN(GenerativeModel):
         """log p(x) in nats, (B,)."""
         logits = self.logits(x, cond)
         return bernoulli_log_prob(logits, self.flat_x(x))
-
-    def loss(self, batch, part: str | None = None) -> dict[str, Tensor]:
-        """Mean negative log-likelihood in nats per example."""
-        x, cond = as_batch(batch)
-        nll = -self.log_prob(x, cond).mean()
-        return {"loss": nll, "nll": nll.detach()}
 
     @torch.no_grad()
     def sample(self, n: int, cond: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:

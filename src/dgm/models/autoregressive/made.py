@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm import rng
 from dgm.errors import ConfigError, DataError
 from dgm.models.base import GenerativeModel, ModelConfig, as_batch
+from dgm.models.discrete import discrete_log_prob
 from dgm.nn.masked import (
     MaskedLinear,
     input_degrees,
@@ -90,17 +90,6 @@ def mask_sets(config: MADEConfig) -> tuple[Tensor, Tensor]:
         orders.append(order)
         degrees.append(torch.cat(made_degrees(order, config.hidden, gen)[1:]))
     return torch.stack(orders), torch.stack(degrees)
-
-
-def bernoulli_log_prob(logits: Tensor, x: Tensor) -> Tensor:
-    """sum_d log Bernoulli(x_d; sigmoid(logits_d)) for logits and x of shape (B, D) -> (B,)."""
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
-
-
-def categorical_log_prob(logits: Tensor, x: Tensor) -> Tensor:
-    """sum_d log softmax(logits_d)[x_d] for logits (B, D, L) and integer-valued x (B, D) -> (B,)."""
-    log_p = torch.log_softmax(logits, dim=-1)  # (B, D, L)
-    return log_p.gather(-1, x.long().unsqueeze(-1)).squeeze(-1).sum(-1)
 
 
 def _rebuild_masks(model: MADE, incompatible_keys) -> None:
@@ -239,9 +228,7 @@ class MADE(GenerativeModel):
         """log p_k(x) under mask set ``k`` for flat x (B, D) -> (B,)."""
         self.use_masks(k)
         logits = self._logits(x, cond)
-        if self.per_dim == 1:
-            return bernoulli_log_prob(logits, x)
-        return categorical_log_prob(logits, x)
+        return discrete_log_prob(logits, x)
 
     # ----- the contract -------------------------------------------------------------------
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:

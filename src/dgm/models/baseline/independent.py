@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm import rng
 from dgm.errors import DataError
-from dgm.models.base import GenerativeModel, ModelConfig, as_batch
+from dgm.models.base import GenerativeModel, ModelConfig
+from dgm.models.discrete import discrete_log_prob
 from dgm.registry import register
 
 
@@ -63,16 +63,7 @@ class Independent(GenerativeModel):
         x = self.flat_x(x)
         cond = self.check_cond(cond, x.shape[0])
         logits = self.logits(cond, x.shape[0])
-        if logits.dim() == 2:  # binary: (B, D)
-            return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
-        log_p = torch.log_softmax(logits, dim=-1)  # (B, D, L)
-        return log_p.gather(-1, x.long().unsqueeze(-1)).squeeze(-1).sum(-1)
-
-    def loss(self, batch, part: str | None = None) -> dict[str, Tensor]:
-        """Mean negative log-likelihood in nats per example."""
-        x, cond = as_batch(batch)
-        nll = -self.log_prob(x, cond).mean()
-        return {"loss": nll, "nll": nll.detach()}
+        return discrete_log_prob(logits, x)
 
     @torch.no_grad()
     def sample(self, n: int, cond: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
