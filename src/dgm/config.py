@@ -169,7 +169,6 @@ def override(config: C, values: dict[str, Any]) -> C:
             raise ConfigError(
                 f"unknown config key '{key}' for {type(config).__name__}; valid keys: {', '.join(sorted(types_))}"
             )
-        current[key] = (
-            parse_value(key, value, types_[key]) if isinstance(value, str) and types_[key] is not str else value
-        )
+        from_text = isinstance(value, str) and types_[key] is not str  # a command-line string
+        current[key] = parse_value(key, value, types_[key]) if from_text else value
     return from_dict(type(config), current)

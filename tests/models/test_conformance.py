@@ -134,8 +134,11 @@ def test_save_load_round_trip(tmp_path, name, support, conditional):
     assert torch.allclose(loaded.loss(Batch(batch.x, cond))["loss"], expected)
 
 
-@pytest.mark.parametrize("name, support, conditional", [c for c in CASES if get(c[0]).density == "exact"],
-                         ids=[i for i, c in zip(IDS, CASES, strict=False) if get(c[0]).density == "exact"])
+@pytest.mark.parametrize(
+    "name, support, conditional",
+    [c for c in CASES if get(c[0]).density == "exact"],
+    ids=[i for i, c in zip(IDS, CASES, strict=False) if get(c[0]).density == "exact"],
+)
 def test_exact_log_prob_is_per_example_and_at_most_zero_for_discrete_data(name, support, conditional):
     model = make(name, support, conditional).eval()
     batch = make_batch(model.config.data)

@@ -69,12 +69,32 @@ def _checkpoint_step(path) -> int:
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     out = tmp_path / "run"
-    args = ["train", "made", "--data", "digits", "-t", "binarize", "--set", "hidden=32",
-            "--accelerator", "cpu", "--batch-size", "32", "--checkpoint-every", "5", "--out", str(out)]
+    args = [
+        "train",
+        "made",
+        "--data",
+        "digits",
+        "-t",
+        "binarize",
+        "--set",
+        "hidden=32",
+        "--accelerator",
+        "cpu",
+        "--batch-size",
+        "32",
+        "--checkpoint-every",
+        "5",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("DGM_RUN_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "dgm.cli", *args, "--steps", "100000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dgm.cli", *args, "--steps", "100000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     last = out / "checkpoints" / "last.ckpt"
     deadline = time.time() + 180
     try:
@@ -105,8 +125,26 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_two_process_ddp_run_loads_like_any_other(tmp_path):
     out = tmp_path / "ddp"
-    run_cli("train", "made", "--data", "digits", "-t", "binarize", "--set", "hidden=16", "--steps", "6",
-            "--batch-size", "32", "--devices", "2", "--accelerator", "cpu", "--out", str(out))
+    run_cli(
+        "train",
+        "made",
+        "--data",
+        "digits",
+        "-t",
+        "binarize",
+        "--set",
+        "hidden=16",
+        "--steps",
+        "6",
+        "--batch-size",
+        "32",
+        "--devices",
+        "2",
+        "--accelerator",
+        "cpu",
+        "--out",
+        str(out),
+    )
     record = read_record(out)
     assert record.train["devices"] == 2
     model = dgm.load(out)

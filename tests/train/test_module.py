@@ -42,8 +42,14 @@ def test_multi_part_models_get_one_optimizer_step_per_part_per_batch_in_order():
     task = GenerativeTask(model, TrainConfig(lr=0.1))
     assert not task.automatic_optimization
     loader = torch.utils.data.DataLoader(torch.randn(12, 2) + 3.0, batch_size=4)
-    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(task, train_dataloaders=loader)
     assert model.calls == ["discriminator", "generator"] * 3
     assert not torch.equal(model.d.weight, d_before) and not torch.equal(model.g.detach(), g_before)

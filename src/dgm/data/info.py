@@ -36,7 +36,5 @@ class DataInfo:
         return len(self.shape) == 3
 
     def describe(self) -> str:
-        kind = {"binary": "binary", "discrete": f"discrete with {self.levels} levels"}.get(
-            self.support, "continuous"
-        )
+        kind = {"binary": "binary", "discrete": f"discrete with {self.levels} levels"}.get(self.support, "continuous")
         return f"{kind} data of shape {tuple(self.shape)}"

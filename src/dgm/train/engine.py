@@ -56,7 +56,11 @@ class _DropAdverts(logging.Filter):
 def quiet_lightning() -> None:
     """Silence Lightning's tips and the warnings that say nothing to a dgm user."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
-    for pattern in (".*LeafSpec.*is deprecated.*", ".*does not have many workers.*", ".*smaller than the logging interval.*"):
+    for pattern in (
+        ".*LeafSpec.*is deprecated.*",
+        ".*does not have many workers.*",
+        ".*smaller than the logging interval.*",
+    ):
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -220,16 +224,15 @@ def run_record(model: GenerativeModel, dataset, config: TrainConfig) -> RunRecor
     return RunRecord(
         model=model.name,
         config=to_dict(model.config),
-        data={"spec": dataset.spec, "transforms": list(dataset.transforms), "classes": dataset_classes(dataset)},
+        data={
+            "spec": dataset.spec,
+            "transforms": list(dataset.transforms),
+            "classes": None if dataset.classes is None else [int(c) for c in dataset.classes],
+        },
         train=to_dict(config),
         seed=config.seed,
         versions=versions(),
     )
-
-
-def dataset_classes(dataset):
-    classes = getattr(dataset, "classes", None)
-    return None if classes is None else [int(c) for c in classes]
 
 
 def slug(spec: str) -> str:
