@@ -15,12 +15,27 @@ torch.set_num_threads(2)
 REPO = Path(__file__).resolve().parents[1]
 
 
+# `dgm train` of a small MADE on binarized digits, on the CPU; tests add budget and --out.
+TRAIN_SMALL_MADE = ("train", "made", "--data", "digits", "-t", "binarize", "--accelerator", "cpu", "--batch-size", "32")
+
+
+def cli_command(*args: str) -> list[str]:
+    """The command line that runs ``dgm ARGS`` in a fresh Python process."""
+    return [sys.executable, "-m", "dgm.cli", *args]
+
+
+def cli_env(extra: dict | None = None) -> dict:
+    """The environment of a ``dgm`` subprocess: quiet warnings, no inherited run directory."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(extra or {})}
+    env.pop("DGM_RUN_DIR", None)
+    return env
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, check: bool = True, env=None):
     """Run ``dgm ARGS`` in a fresh Python process; returns the CompletedProcess."""
-    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
-    full_env.pop("DGM_RUN_DIR", None)
+    full_env = cli_env(env)
     proc = subprocess.run(
-        [sys.executable, "-m", "dgm.cli", *args],
+        cli_command(*args),
         cwd=cwd,
         capture_output=True,
         text=True,

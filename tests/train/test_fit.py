@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +14,7 @@ import dgm
 from dgm.errors import ConfigError, RunError
 from dgm.runs import read_metrics, read_record
 from dgm.train import TrainConfig, fit
-from tests.conftest import run_cli
+from tests.conftest import TRAIN_SMALL_MADE, cli_command, cli_env, run_cli
 
 FAST = dict(batch_size=64, lr=3e-3, accelerator="cpu", eval_samples=16)
 
@@ -69,31 +67,12 @@ def _checkpoint_step(path) -> int:
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     out = tmp_path / "run"
-    args = [
-        "train",
-        "made",
-        "--data",
-        "digits",
-        "-t",
-        "binarize",
-        "--set",
-        "hidden=32",
-        "--accelerator",
-        "cpu",
-        "--batch-size",
-        "32",
-        "--checkpoint-every",
-        "5",
-        "--out",
-        str(out),
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("DGM_RUN_DIR", None)
+    args = [*TRAIN_SMALL_MADE, "--set", "hidden=32", "--checkpoint-every", "5", "--out", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dgm.cli", *args, "--steps", "100000"],
+        cli_command(*args, "--steps", "100000"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
+        env=cli_env(),
     )
     last = out / "checkpoints" / "last.ckpt"
     deadline = time.time() + 180
@@ -125,26 +104,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_two_process_ddp_run_loads_like_any_other(tmp_path):
     out = tmp_path / "ddp"
-    run_cli(
-        "train",
-        "made",
-        "--data",
-        "digits",
-        "-t",
-        "binarize",
-        "--set",
-        "hidden=16",
-        "--steps",
-        "6",
-        "--batch-size",
-        "32",
-        "--devices",
-        "2",
-        "--accelerator",
-        "cpu",
-        "--out",
-        str(out),
-    )
+    run_cli(*TRAIN_SMALL_MADE, "--set", "hidden=16", "--steps", "6", "--devices", "2", "--out", str(out))
     record = read_record(out)
     assert record.train["devices"] == 2
     model = dgm.load(out)

@@ -55,7 +55,9 @@ class _DropAdverts(logging.Filter):
 
 def quiet_lightning() -> None:
     """Silence Lightning's tips and the warnings that say nothing to a dgm user."""
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropAdverts) for f in logger.filters):
+        logger.addFilter(_DropAdverts())
     for pattern in (
         ".*LeafSpec.*is deprecated.*",
         ".*does not have many workers.*",
