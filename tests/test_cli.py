@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import run_cli
 
 
-@pytest.mark.parametrize("command", ["list", "train", "sample", "eval"])
+@pytest.mark.parametrize("command", ["list", "train", "sample", "eval", "compare"])
 def test_every_command_has_help_with_an_example(command):
     out = run_cli(command, "--help").stdout
     assert "Example: dgm" in out
@@ -45,6 +45,8 @@ def test_commands_that_do_not_train_do_not_import_lightning(tmp_path):
         (["train", "--resume", "--out", "nowhere"], "nowhere"),
         (["sample", "nowhere"], "does not exist"),
         (["eval", "nowhere"], "does not exist"),
+        (["eval", "nowhere", "--metrics", "nll,bogus"], "unknown metric 'bogus'; choose from nll, fd"),
+        (["compare", "nowhere"], "does not exist"),
     ],
 )
 def test_bad_input_gives_a_one_line_error(tmp_path, args, needle):

@@ -172,8 +172,10 @@ def train(
         run_dir = _train(locals())
     except DgmError as e:
         fail(str(e))
+    from dgm.runs import read_metrics
+
     typer.echo(f"run saved in {run_dir}")
-    _print_metrics(run_dir)
+    _print_metrics(read_metrics(run_dir))
 
 
 def _train(opts: dict[str, Any]) -> Path:
@@ -220,15 +222,28 @@ def _train(opts: dict[str, Any]) -> Path:
     return fit(model, dataset, train_config, out=out, resume=opts["resume"])
 
 
-def _print_metrics(run_dir) -> None:
-    from dgm.runs import read_metrics
+def _format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return " ".join(_format_value(v) for v in value)
+    return str(value)
 
-    metrics = read_metrics(run_dir)
+
+def _spread(entry: dict) -> str:
+    """'0.85' for a standard error, 'std 1.9' for a spread; '' when the entry has neither."""
+    if isinstance(entry.get("se"), float):
+        return f"{entry['se']:.2g}"
+    return f"std {entry['std']:.2g}" if isinstance(entry.get("std"), float) else ""
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    """Print metrics.json entries as a table: name, value, standard error (or spread), unit, meaning."""
     rows = [
         {
             "metric": k,
-            "value": f"{v['value']:.4g}" if isinstance(v.get("value"), float) else v.get("value"),
-            "± se": f"{v['se']:.2g}" if isinstance(v.get("se"), float) else "",
+            "value": _format_value(v.get("value")),
+            "±": _spread(v),
             "unit": v.get("unit", ""),
             "what": v.get("what", ""),
         }
@@ -236,7 +251,7 @@ def _print_metrics(run_dir) -> None:
         if isinstance(v, dict)
     ]
     if rows:
-        print_table(rows, ["metric", "value", "± se", "unit", "what"])
+        print_table(rows, ["metric", "value", "±", "unit", "what"])
 
 
 @app.command()
@@ -261,7 +276,8 @@ def sample(
 
     from dgm.io import atomic_write
     from dgm.runs import load_dataset_of, load_model
-    from dgm.viz.samples import draw_samples, save_samples_figure
+    from dgm.sampling import draw_samples
+    from dgm.viz.samples import save_samples_figure
 
     try:
         if n < 1:
@@ -285,28 +301,122 @@ def sample(
 @app.command("eval")
 def eval_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            "-m",
+            help="Comma-separated metric groups, or 'all' for every one that applies: "
+            "nll, fd, kid, prdc, classes, kl, mmd, modes, anomaly, probe, speed.",
+        ),
+    ] = "all",
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "-n", help="Model samples for sample metrics (default: split size for images, 2000 for toy data)."
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="Importance samples for the bound of latent-variable models.")] = 100,
     split: Annotated[str, typer.Option(help="Data split: test or val.")] = "test",
-    seed: Annotated[int, typer.Option(help="Seed of the dequantization noise, if any.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the samples and of the dequantization noise.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Evaluate a run (test NLL in nats and bits/dim for exact models) into its metrics.json.
+    """Evaluate a run: compute metrics, merge them into its metrics.json and print them.
 
-    Example: dgm eval runs/made
+    Metric groups: nll (NLL and bits/dim, or ELBO and importance-weighted bounds), fd / kid / prdc /
+    classes (sample quality in the features of a shipped digit classifier), kl / mmd / modes (toy
+    2-D data against the analytic target), anomaly (AUROC against out-of-distribution sets), probe
+    (linear probe on latents), speed (sampling time).
+
+    Example: dgm eval runs/made --metrics nll,fd,prdc -n 1000
     """
-    from dgm.eval import evaluate
+    from dgm.eval import GROUPS, evaluate, parse_metrics
     from dgm.runs import load_dataset_of, load_model, write_metrics
 
     try:
         if split not in ("test", "val"):
             raise ConfigError(f"--split must be test or val, got {split!r}")
+        if n is not None and n < 2:
+            raise ConfigError(f"-n must be at least 2, got {n}")
+        if k < 1:
+            raise ConfigError(f"-k must be at least 1, got {k}")
+        groups = parse_metrics(metrics)
         model = load_model(run, device=device)
-        metrics = evaluate(model, load_dataset_of(run), split=split, seed=seed)
-        if not metrics:
-            raise DgmError(f"model '{model.name}' has density '{model.density}': no likelihood to evaluate")
-        write_metrics(run, metrics)
+        dataset = load_dataset_of(run)
+        found = evaluate(
+            model, dataset, groups, n=n, split=split, seed=seed, k=k, log=lambda m: typer.echo(f"... {m}", err=True)
+        )
+        if not found:
+            raise DgmError(f"no metric of {', '.join(GROUPS)} applies to model '{model.name}' on {dataset.spec}")
+        write_metrics(run, found)
     except DgmError as e:
         fail(str(e))
-    _print_metrics(run)
+    _print_metrics(found)
+
+
+COMPARED = {  # metric group -> keys that show it is already in a run's metrics.json
+    "nll": ("nll", "nll_iw", "nll_elbo"),
+    "fd": ("fd_",),
+    "prdc": ("precision",),
+    "speed": ("sample_time",),
+}
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories.")],
+    md: Annotated[Path | None, typer.Option(help="Also write the table as Markdown to this file.")] = None,
+    csv: Annotated[
+        Path | None, typer.Option(help="Also write the table as CSV (unformatted numbers) to this file.")
+    ] = None,
+    evaluate_missing: Annotated[
+        bool,
+        typer.Option(
+            "--eval/--no-eval",
+            help="Compute the compared metrics a run lacks (NLL, FD, precision/recall, sampling time) and save them.",
+        ),
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the samples when metrics are computed.")] = 0,
+) -> None:
+    """Compare runs of any family in one table: family, parameters, training time, NLL or bound,
+    FD in the digit feature space, precision/recall and sampling time per example.
+
+    Example: dgm compare runs/made runs/fvsbn --md compare.md --csv compare.csv
+    """
+    from dgm.eval.compare import COLUMNS, compare_row, csv_table, markdown_table
+    from dgm.eval.suite import why_not
+    from dgm.io import write_text
+    from dgm.runs import load_dataset_of, load_model, read_metrics, read_record, write_metrics
+
+    try:
+        if evaluate_missing:
+            from dgm.eval import evaluate
+
+            for run in runs:
+                have = read_metrics(run)
+                model, dataset = load_model(run), load_dataset_of(run)
+                missing = [
+                    group
+                    for group, keys in COMPARED.items()
+                    if why_not(group, model, dataset) is None and not any(k.startswith(p) for k in have for p in keys)
+                ]
+                if missing:
+                    typer.echo(f"... evaluating {', '.join(missing)} for {run}", err=True)
+                    write_metrics(run, evaluate(model, dataset, missing, seed=seed))
+        rows = [compare_row(run) for run in runs]
+        datas = {(r.data["spec"], tuple(r.data.get("transforms", ()))) for r in map(read_record, runs)}
+        table = markdown_table(rows)
+        if md:
+            write_text(md, table)
+        if csv:
+            write_text(csv, csv_table(rows))
+    except DgmError as e:
+        fail(str(e))
+    typer.echo(table, nl=False)
+    if len(datas) > 1:
+        typer.echo("note: these runs use different data; their numbers are not comparable across data.", err=True)
+    legend = "; ".join(f"{header}: {meaning}" for _, header, meaning in COLUMNS if header and header != "run")
+    typer.echo(f"\n{legend}")
 
 
 def main() -> None:

@@ -58,3 +58,35 @@ def test_fair_coin_on_binarized_digits_is_one_bit_per_dim():
 
 def test_bits_per_dim_conversion():
     assert math.isclose(nats_to_bits_per_dim(784 * math.log(2), 784), 1.0)
+
+
+class GappedBox(UniformBox):
+    """A bound model over the uniform box: ELBO = log q - gap, IWAE_k = log q - gap / k."""
+
+    density = "bound"
+    gap = 3.0
+
+    def elbo(self, x, cond=None):
+        return UniformBox.log_prob(self, x) - self.gap
+
+    def log_prob(self, x, cond=None, k=1):
+        return UniformBox.log_prob(self, x) - self.gap / k
+
+
+def test_bound_models_report_the_elbo_and_the_importance_weighted_bound_with_its_k():
+    ds = dgm.load_dataset("digits", transforms=["dequantize", "scale"])
+    exact = 64 * math.log(17)
+    m = likelihood_metrics(GappedBox(ModelConfig(ds.info), 0.0, 1.0), ds, "test", k=50)
+    assert "nll" not in m  # a bound is never reported as the NLL
+    assert math.isclose(m["nll_elbo"]["value"], exact + 3.0, rel_tol=1e-6)
+    assert math.isclose(m["nll_iw"]["value"], exact + 3.0 / 50, rel_tol=1e-6)
+    assert m["nll_iw"]["k"] == 50 and "k = 50" in m["nll_iw"]["what"]
+    assert "bound" in m["nll_elbo"]["what"] and "bound" in m["bits_per_dim"]["what"]
+    assert math.isclose(m["bits_per_dim"]["value"], m["nll_iw"]["value"] / (64 * math.log(2)))
+
+
+def test_models_without_a_density_get_no_likelihood():
+    ds = dgm.load_dataset("toy2d:gmm8")
+    model = UniformBox(ModelConfig(ds.info), -1.0, 1.0)
+    model.density = "none"
+    assert likelihood_metrics(model, ds) == {}

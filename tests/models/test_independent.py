@@ -81,5 +81,31 @@ def test_conditional_tables_and_errors():
         model.log_prob(x)
     with pytest.raises(DataError, match="shape"):
         model.log_prob(torch.zeros(2, 4), torch.zeros(2))
-    with pytest.raises(DataError):
-        Independent(IndependentConfig(data=DataInfo((3,), "continuous")))
+    with pytest.raises(DataError, match="levels"):
+        Independent(IndependentConfig(data=DataInfo((3,), "discrete")))
+
+
+def test_gaussian_density_on_continuous_data_matches_torch_distributions():
+    model = perturbed(DataInfo((2, 3), "continuous"))
+    mean, log_std = model.table[0].unbind(-1)
+    x = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(1))
+    expected = torch.distributions.Normal(mean, log_std.exp()).log_prob(x.view(5, -1)).sum(-1)
+    assert torch.allclose(model.log_prob(x), expected, atol=1e-5)
+    draws = model.sample(20000, generator=torch.Generator().manual_seed(2)).view(20000, -1)
+    assert torch.allclose(draws.mean(0), mean, atol=0.1 * log_std.exp().max().item())
+    assert torch.allclose(draws.std(0).log(), log_std, atol=0.03)
+
+
+def test_gaussian_training_reaches_the_sample_mean_and_standard_deviation():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 2, generator=gen) * torch.tensor([0.5, 2.0]) + torch.tensor([1.0, -3.0])
+    model = dgm.build("independent", data=DataInfo((2,), "continuous"))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(600):
+        loss = model.loss(x)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    mean, log_std = model.table[0].detach().unbind(-1)
+    assert torch.allclose(mean, x.mean(0), atol=0.02)
+    assert torch.allclose(log_std.exp(), x.std(0), rtol=0.02)

@@ -20,7 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from dgm.config import to_dict
 from dgm.errors import ConfigError, RunError
-from dgm.eval import evaluate
+from dgm.eval import evaluate, quick_groups
 from dgm.models.base import GenerativeModel
 from dgm.runs import (
     CONFIG,
@@ -192,7 +192,7 @@ def fit(
     write_metrics(
         run_dir,
         {
-            **evaluate(model, dataset),
+            **evaluate(model, dataset, metrics=quick_groups(model, dataset)),
             "train_time": {
                 "value": round(elapsed, 2),
                 "unit": "s",

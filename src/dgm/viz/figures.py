@@ -47,20 +47,3 @@ def plot_image_grid(images: torch.Tensor, path, title: str | None = None, nrow: 
     if title:
         ax.set_title(title, fontsize=9)
     return save_figure(fig, path)
-
-
-def plot_points_2d(points: torch.Tensor, path, title: str | None = None, reference: torch.Tensor | None = None) -> Path:
-    """Scatter plot of 2-D samples, beside reference data when given."""
-    panels = [("model samples", points)] + ([("data", reference)] if reference is not None else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.5), squeeze=False)
-    lim = float(torch.cat([p for _, p in panels]).abs().quantile(0.995)) * 1.1
-    for ax, (name, pts) in zip(axes[0], panels, strict=True):
-        pts = pts.detach().cpu().numpy()
-        ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5)
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_title(name, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return save_figure(fig, path)

@@ -2,10 +2,12 @@
 
     log p(x) = sum_d log p(x_d)
 
-with p(x_d) a Bernoulli (binary data, one logit per dimension) or a categorical over the L
-levels (discrete data, L logits per dimension). Its maximum-likelihood fit is the per-pixel
-frequency table; any model that cannot beat it has learned nothing about the dependencies
-between dimensions. With ``conditional=True`` each class has its own table, p(x | y).
+with p(x_d) a Bernoulli (binary data, one logit per dimension), a categorical over the L
+levels (discrete data, L logits per dimension) or a Gaussian N(mu_d, sigma_d^2) (continuous
+data, a mean and a log standard deviation per dimension). Its maximum-likelihood fit is the
+per-pixel frequency table (or per-dimension mean and standard deviation); any model that cannot
+beat it has learned nothing about the dependencies between dimensions. With
+``conditional=True`` each class has its own table, p(x | y).
 
 >>> import dgm
 >>> model = dgm.build("independent", data=dgm.DataInfo((3,), "binary"))
@@ -15,6 +17,7 @@ tensor([-2.0794, -2.0794])
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -34,12 +37,12 @@ class IndependentConfig(ModelConfig):
 
 @register("independent")
 class Independent(GenerativeModel):
-    """Independent Bernoulli / categorical per dimension: the fully factorised baseline."""
+    """Independent Bernoulli / categorical / Gaussian per dimension: the fully factorised baseline."""
 
     family = "baseline"
     density = "exact"
     can_condition = True
-    supports = frozenset({"binary", "discrete"})
+    supports = frozenset({"binary", "discrete", "continuous"})
     Config = IndependentConfig
 
     def __init__(self, config: IndependentConfig):
@@ -48,12 +51,14 @@ class Independent(GenerativeModel):
         if info.support == "discrete" and (info.levels or 0) < 2:
             raise DataError(f"independent needs the number of levels of discrete data, got {info.describe()}")
         tables = info.num_classes if config.conditional else 1
-        per_dim = () if info.support == "binary" else (int(info.levels),)
-        # (tables, D) logits of p(x_d = 1), or (tables, D, L) logits over the levels; zeros = uniform
+        per_dim = {"binary": (), "discrete": (int(info.levels or 0),), "continuous": (2,)}[info.support]
+        # (tables, D) logits of p(x_d = 1), (tables, D, L) logits over the levels, or (tables, D, 2)
+        # Gaussian mean and log standard deviation; zeros = uniform / standard normal
         self.table = nn.Parameter(torch.zeros(tables, info.dim, *per_dim))
 
     def logits(self, cond: Tensor | None, n: int) -> Tensor:
-        """Logits for ``n`` examples: (n, D) for binary data, (n, D, L) for discrete data."""
+        """Table rows for ``n`` examples: (n, D) logits for binary data, (n, D, L) logits for
+        discrete data, (n, D, 2) mean and log standard deviation for continuous data."""
         if cond is None:
             return self.table[0].expand(n, *self.table.shape[1:])
         return self.table[cond]
@@ -63,6 +68,10 @@ class Independent(GenerativeModel):
         x = self.flat_x(x)
         cond = self.check_cond(cond, x.shape[0])
         logits = self.logits(cond, x.shape[0])
+        if self.config.data.support == "continuous":
+            mean, log_std = logits.unbind(-1)
+            z = (x - mean) * torch.exp(-log_std)
+            return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         return discrete_log_prob(logits, x)
 
     @torch.no_grad()
@@ -70,7 +79,10 @@ class Independent(GenerativeModel):
         """Draw ``n`` examples (n, *data.shape), every dimension independently."""
         cond = self.check_cond(cond, n)
         logits = self.logits(cond, n)
-        if logits.dim() == 2:
+        if self.config.data.support == "continuous":
+            mean, log_std = logits.unbind(-1)
+            x = mean + log_std.exp() * rng.randn(mean.shape, generator, mean.device).to(mean.dtype)
+        elif logits.dim() == 2:
             x = rng.bernoulli(torch.sigmoid(logits), generator)
         else:
             x = rng.categorical(logits, generator).to(logits.dtype)

@@ -1,0 +1,199 @@
+"""The evaluation suite: which metrics apply to a model on its data, and computing them.
+
+Metrics come in groups, named as ``dgm eval --metrics`` takes them. Every group that applies is
+computed by default; asking for one that does not apply is an error that says why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import torch
+
+from dgm.data.targets import GaussianMixture
+from dgm.errors import ConfigError
+from dgm.models.base import GenerativeModel
+
+GROUPS: dict[str, str] = {
+    "nll": "test NLL and bits/dim (exact models), or the negative ELBO and importance-weighted bound",
+    "fd": "Fréchet distance of samples to the test split in a shipped digit classifier's features (FD-digits)",
+    "kid": "kernel distance (unbiased MMD², cubic polynomial kernel) in the same features",
+    "prdc": "precision and recall (k=3), density and coverage (k=5) in the same features",
+    "classes": "classifier score and predicted-class histogram of samples (digit data)",
+    "kl": "toy 2-D: KL(p||q) = NLL - H(p) against the analytic target, on fresh target samples",
+    "mmd": "toy 2-D: MMD² with an RBF kernel between model samples and target samples",
+    "modes": "toy 2-D mixtures: modes covered and fraction of high-quality samples",
+    "anomaly": "AUROC/AUPR of the model's anomaly score, test split vs out-of-distribution sets",
+    "probe": "linear-probe (logistic regression) accuracy on the model's latents",
+    "speed": "sampling time per example",
+}
+IMAGE_SAMPLE_GROUPS = ("fd", "kid", "prdc", "classes")
+TOY_GROUPS = ("kl", "mmd", "modes")
+SAMPLE_GROUPS = (*IMAGE_SAMPLE_GROUPS, "mmd", "modes", "speed")
+
+
+def why_not(group: str, model: GenerativeModel, dataset) -> str | None:
+    """Why metric group ``group`` does not apply to ``model`` on ``dataset``, or None if it does."""
+    info = dataset.raw_info
+    has_density = model.density in ("exact", "bound")
+    target = dataset.target
+    if group == "nll":
+        return None if has_density else f"model '{model.name}' has no likelihood (density '{model.density}')"
+    if group in IMAGE_SAMPLE_GROUPS:
+        if not info.is_image:
+            return f"{dataset.spec} is not image data"
+        if group == "classes":
+            from dgm.eval.features import feature_space
+
+            if feature_space(info).fallback:
+                return f"no shipped classifier for images of shape {info.shape}"
+        return None
+    if group in TOY_GROUPS:
+        if target is None:
+            return f"{dataset.spec} has no analytic target (toy2d data only)"
+        if group == "kl" and not (has_density and target.has_density):
+            return "KL needs a model with a density and a target with one"
+        if group == "modes" and not isinstance(target, GaussianMixture):
+            return f"{dataset.spec} is not a Gaussian mixture (gmm8, grid25)"
+        return None
+    if group == "anomaly":
+        if not info.is_image:
+            return f"{dataset.spec} is not image data"
+        return None if has_density or model.has_latent else f"model '{model.name}' gives no anomaly score"
+    if group == "probe":
+        if not model.has_latent:
+            return f"model '{model.name}' has no encoder"
+        return None if info.num_classes else f"{dataset.spec} has no labels"
+    if group == "speed":
+        return None
+    raise ConfigError(f"unknown metric '{group}'; choose from {', '.join(GROUPS)}")
+
+
+def quick_groups(model: GenerativeModel, dataset) -> list[str]:
+    """The groups cheap enough to compute at the end of every training run (NLL, toy-2D KL)."""
+    return [g for g in ("nll", "kl") if why_not(g, model, dataset) is None]
+
+
+def parse_metrics(text: str | Iterable[str] | None) -> list[str] | None:
+    """``"nll,fd"`` -> ["nll", "fd"]; None or "all" -> None (every group that applies)."""
+    if text is None:
+        return None
+    names = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if names in ([], ["all"]):
+        return None
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown:
+        raise ConfigError(f"unknown metric '{unknown[0]}'; choose from {', '.join(GROUPS)} (or all)")
+    return names
+
+
+def choose_groups(model: GenerativeModel, dataset, metrics: Iterable[str] | None) -> list[str]:
+    """The groups to compute: the ones asked for (each must apply), or every one that applies."""
+    if metrics is None:
+        return [g for g in GROUPS if why_not(g, model, dataset) is None]
+    chosen = list(dict.fromkeys(metrics))
+    for group in chosen:
+        reason = why_not(group, model, dataset)
+        if reason:
+            raise ConfigError(f"metric '{group}' does not apply: {reason}")
+    return chosen
+
+
+def eval_labels(model: GenerativeModel, dataset, split: str, n: int) -> torch.Tensor | None:
+    """Class labels for conditional samples: the split's labels, cycled to ``n``."""
+    if not model.conditional:
+        return None
+    y = dataset.split(split).y
+    return y[torch.arange(n) % len(y)]
+
+
+def evaluate(
+    model: GenerativeModel,
+    dataset,
+    metrics: Iterable[str] | None = None,
+    n: int | None = None,
+    split: str = "test",
+    seed: int = 0,
+    k: int = 100,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Compute metric groups (``metrics``, default every one that applies; see :data:`GROUPS`).
+
+    ``n`` is the number of model samples for sample-based metrics (default: the size of the
+    split for images, 2 000 for toy data); ``seed`` seeds samples and noise; ``k`` is the number
+    of importance samples of bound models. Returns metrics.json entries.
+    """
+    groups = choose_groups(model, dataset, metrics)
+    log = log or (lambda message: None)
+    out: dict = {}
+    if "nll" in groups:
+        from dgm.eval.likelihood import likelihood_metrics
+
+        log("likelihood")
+        out.update(likelihood_metrics(model, dataset, split=split, seed=seed, k=k))
+
+    samples = None
+    if any(g in SAMPLE_GROUPS for g in groups):
+        from dgm.sampling import draw_samples
+
+        if n is None:
+            n = dataset.split(split).n if dataset.raw_info.is_image else 2000
+        log(f"drawing {n} samples")
+        start = time.perf_counter()
+        samples = draw_samples(model, n, seed, cond=eval_labels(model, dataset, split, n))
+        seconds = time.perf_counter() - start
+        if "speed" in groups:
+            out["sample_time"] = {
+                "value": seconds / n,
+                "unit": "s/example",
+                "n": n,
+                "what": f"wall-clock sampling time per example, {n} samples in batches of up to 1000 on {model.device}",
+            }
+
+    if any(g in IMAGE_SAMPLE_GROUPS for g in groups):
+        from dgm.eval.features import image_sample_metrics
+
+        log("sample quality in feature space")
+        real = dataset.to_display(dataset.transformed(split, seed=seed)[0])
+        found = image_sample_metrics(real, dataset.to_display(samples))
+        out.update({key: entry for key, entry in found.items() if _group_of(key) in groups})
+
+    if any(g in TOY_GROUPS for g in groups):
+        from dgm.eval.toy2d import toy2d_metrics
+
+        log("toy 2-D metrics")
+        found = toy2d_metrics(model, dataset, seed=seed, samples=samples, kl="kl" in groups)
+        out.update({key: entry for key, entry in found.items() if _group_of(key) in groups})
+
+    if "anomaly" in groups:
+        from dgm.eval.anomaly import anomaly_metrics
+
+        log("anomaly detection")
+        out.update(anomaly_metrics(model, dataset, seed=seed))
+
+    if "probe" in groups:
+        from dgm.eval.representation import linear_probe
+
+        log("linear probe")
+        out.update(linear_probe(model, dataset, seed=seed))
+    return out
+
+
+def _group_of(key: str) -> str:
+    """The metric group a metrics.json key belongs to."""
+    if key.startswith("fd_"):
+        return "fd"
+    if key.startswith("kid"):
+        return "kid"
+    if key in ("precision", "recall", "density", "coverage"):
+        return "prdc"
+    if key in ("classifier_score", "class_histogram"):
+        return "classes"
+    if key.startswith("kl"):
+        return "kl"
+    if key.startswith("mmd"):
+        return "mmd"
+    if key in ("modes_covered", "hq_fraction"):
+        return "modes"
+    return key

@@ -1,0 +1,64 @@
+"""Which metrics apply to which model and data, and the suite that computes them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dgm
+from dgm.errors import ConfigError
+from dgm.eval import GROUPS, evaluate, parse_metrics, quick_groups
+from dgm.eval.suite import choose_groups, eval_labels
+
+
+@pytest.fixture(scope="module")
+def gmm8():
+    return dgm.load_dataset("toy2d:gmm8")
+
+
+def test_metric_names_are_parsed_and_unknown_ones_refused():
+    assert parse_metrics(None) is None and parse_metrics("all") is None
+    assert parse_metrics(" nll, fd ,prdc") == ["nll", "fd", "prdc"]
+    with pytest.raises(ConfigError, match="unknown metric 'fid'; choose from nll"):
+        parse_metrics("nll,fid")
+
+
+def test_the_groups_that_apply_follow_the_model_and_the_data(digits_binary, gmm8):
+    made = dgm.build("made", data=digits_binary, hidden=(16,))
+    assert choose_groups(made, digits_binary, None) == ["nll", "fd", "kid", "prdc", "classes", "anomaly", "speed"]
+    assert quick_groups(made, digits_binary) == ["nll"]
+    gauss = dgm.build("independent", data=gmm8)
+    assert choose_groups(gauss, gmm8, None) == ["nll", "kl", "mmd", "modes", "speed"]
+    assert quick_groups(gauss, gmm8) == ["nll", "kl"]
+    assert set(GROUPS) >= {"nll", "fd", "kid", "prdc", "kl", "mmd", "modes", "anomaly", "probe", "speed"}
+
+
+@pytest.mark.parametrize(
+    "group, reason", [("kl", "no analytic target"), ("probe", "has no encoder"), ("modes", "no analytic target")]
+)
+def test_asking_for_a_metric_that_does_not_apply_says_why(digits_binary, group, reason):
+    made = dgm.build("made", data=digits_binary, hidden=(16,))
+    with pytest.raises(ConfigError, match=f"metric '{group}' does not apply: .*{reason}"):
+        choose_groups(made, digits_binary, [group])
+
+
+def test_mode_coverage_is_for_gaussian_mixtures_only():
+    rings = dgm.load_dataset("toy2d:rings")
+    with pytest.raises(ConfigError, match="toy2d:rings is not a Gaussian mixture"):
+        choose_groups(dgm.build("independent", data=rings), rings, ["modes"])
+
+
+def test_sampling_time_is_reported_per_example(digits_binary):
+    model = dgm.build("independent", data=digits_binary)
+    found = evaluate(model, digits_binary, ["speed"], n=50)
+    assert set(found) == {"sample_time"}
+    assert found["sample_time"]["unit"] == "s/example" and 0 < found["sample_time"]["value"] < 1
+    assert found["sample_time"]["n"] == 50
+
+
+def test_conditional_samples_follow_the_labels_of_the_split(digits_binary):
+    model = dgm.build("independent", data=digits_binary, conditional=True)
+    labels = eval_labels(model, digits_binary, "test", 500)
+    y = digits_binary.split("test").y
+    assert torch.equal(labels[: len(y)], y) and torch.equal(labels[len(y) :], y[: 500 - len(y)])
+    assert eval_labels(dgm.build("independent", data=digits_binary), digits_binary, "test", 5) is None
