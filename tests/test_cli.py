@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import subprocess
 import sys
 
@@ -80,5 +82,17 @@ def test_train_sample_eval_from_the_command_line(tmp_path):
     assert a.shape == (9, 1, 8, 8) and np.array_equal(a, b) and set(np.unique(a)) <= {0.0, 1.0}
     run_cli("sample", "run", "-n", "16", "--out", "grid.png", cwd=tmp_path)
     assert (tmp_path / "grid.png").stat().st_size > 1000
-    out = run_cli("eval", "run", cwd=tmp_path).stdout
-    assert "bits_per_dim" in out
+    out = run_cli("eval", "run", "--metrics", "nll,fd,prdc,speed", "-n", "60", cwd=tmp_path).stdout
+    for name in ("bits_per_dim", "fd_digits", "precision", "coverage", "sample_time", "s/example"):
+        assert name in out
+    assert "kid" not in out  # only the groups asked for
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["fd_digits"]["n"] == 60 and "digits8" in metrics["fd_digits"]["what"]
+    proc = run_cli("eval", "run", "--metrics", "kl", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "metric 'kl' does not apply: digits has no analytic target" in proc.stderr
+
+    table = run_cli("compare", "run", "run", "--md", "t.md", "--csv", "t.csv", cwd=tmp_path).stdout
+    assert table.splitlines()[0].startswith("| run | model | family")
+    assert (tmp_path / "t.md").read_text() in table
+    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert len(rows) == 2 and rows[0]["model"] == "made" and float(rows[0]["fd"]) == metrics["fd_digits"]["value"]

@@ -58,16 +58,21 @@ def test_samples_are_reproducible_and_follow_the_marginals(info):
     assert torch.allclose(freq, probs, atol=0.02)
 
 
-def test_training_reaches_the_empirical_frequencies():
-    gen = torch.Generator().manual_seed(0)
-    x = (torch.rand(1000, 3, generator=gen) < torch.tensor([0.2, 0.5, 0.9])).float()
-    model = dgm.build("independent", data=DataInfo((3,), "binary"))
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(300):
+def fit_full_batch(model, x, steps: int, lr: float = 0.05) -> None:
+    """Maximum likelihood by Adam on the whole of ``x``."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
         loss = model.loss(x)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
+
+
+def test_training_reaches_the_empirical_frequencies():
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(1000, 3, generator=gen) < torch.tensor([0.2, 0.5, 0.9])).float()
+    model = dgm.build("independent", data=DataInfo((3,), "binary"))
+    fit_full_batch(model, x, steps=300)
     assert torch.allclose(torch.sigmoid(model.table[0]), x.mean(0), atol=0.01)
 
 
@@ -100,12 +105,7 @@ def test_gaussian_training_reaches_the_sample_mean_and_standard_deviation():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2000, 2, generator=gen) * torch.tensor([0.5, 2.0]) + torch.tensor([1.0, -3.0])
     model = dgm.build("independent", data=DataInfo((2,), "continuous"))
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(600):
-        loss = model.loss(x)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit_full_batch(model, x, steps=600)
     mean, log_std = model.table[0].detach().unbind(-1)
     assert torch.allclose(mean, x.mean(0), atol=0.02)
     assert torch.allclose(log_std.exp(), x.std(0), rtol=0.02)

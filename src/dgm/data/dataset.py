@@ -123,14 +123,14 @@ class Dataset:
         sizes = ", ".join(f"{name} {self._splits[name].n}" for name in SPLITS)
         labels = f", {self.raw_info.num_classes} classes" if self.raw_info.num_classes else ", unlabelled"
         if self.classes is not None:
-            labels += f" (kept {_ranges(self.classes)})"
+            labels += f" (kept {class_ranges(self.classes)})"
         line = f"{self.spec}: {sizes}; {self.raw_info.describe()}{labels}"
         if self.transforms:
             line += f"; transforms {', '.join(self.transforms)} -> {self.info.describe()}"
         return line
 
 
-def _ranges(values: Sequence[int]) -> str:
+def class_ranges(values: Sequence[int]) -> str:
     """[0, 1, 2, 5] -> "0-2,5"."""
     parts, start = [], None
     for i, v in enumerate(values):

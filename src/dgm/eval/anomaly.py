@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from dgm.data.dataset import class_ranges
 from dgm.errors import DataError, DgmError
 from dgm.eval.likelihood import data_log_likelihood
 from dgm.eval.representation import latent_means
@@ -245,7 +246,12 @@ def anomaly_metrics(
     for name, x_out in sets.items():
         x_out = x_out[:n]
         s_out = anomaly_scores(model, dataset, x_out, seed)
-        metrics[f"{kind}_{name}"] = _mean_entry(s_out, kind, f"mean {kind} of the OOD set '{name}'")
+        label = (
+            f"test images of the held-out classes {class_ranges(_excluded(dataset))}"
+            if name == "held_out_classes"
+            else name
+        )
+        metrics[f"{kind}_{name}"] = _mean_entry(s_out, kind, f"mean {kind} of the OOD set '{label}'")
         metrics.update(_auc_entries("", name, s_in, s_out, f"of {kind}: test split vs OOD set '{name}'"))
         if density:
             what = f"of the typicality score |{kind} - {entropy:.2f}| (mean val {kind}): test vs '{name}'"

@@ -63,7 +63,7 @@ def compare_row(run_dir) -> dict[str, Any]:
         "nll_is_bound": None if nll_key is None else nll_key != "nll",
         "bits_per_dim": _value(metrics, "bits_per_dim"),
         "fd": _value(metrics, fd_key) if fd_key else None,
-        "fd_space": fd_key[3:].replace("_", "-") if fd_key else None,
+        "fd_space": metrics[fd_key].get("space", fd_key[3:].replace("_", "-")) if fd_key else None,
         "precision": _value(metrics, "precision"),
         "recall": _value(metrics, "recall"),
         "ms_per_sample": _value(metrics, "sample_time", 1000.0),

@@ -199,6 +199,7 @@ def image_sample_metrics(
             "squared feature units",
             f"{space.fd_label}: Fréchet distance of Gaussians fitted to {where}; not comparable to FID",
             n,
+            space=space.name,
         ),
         "kid": _entry(
             kid,

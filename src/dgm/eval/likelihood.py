@@ -17,6 +17,7 @@ import math
 import torch
 from torch import Tensor
 
+from dgm.data.dataset import class_ranges
 from dgm.models.base import GenerativeModel
 
 
@@ -96,6 +97,8 @@ def likelihood_metrics(model: GenerativeModel, dataset, split: str = "test", see
     data = dataset.split(split)
     dim = dataset.info.dim
     where = f"{split} split of {dataset.spec}" + (f" ({', '.join(dataset.transforms)})" if dataset.transforms else "")
+    if dataset.classes is not None:
+        where += f", classes {class_ranges(dataset.classes)}"
     if model.density == "exact":
         nll = nll_entry(
             data_log_likelihood(model, dataset, data.x, data.y, seed), f"negative log-likelihood on the {where}"
