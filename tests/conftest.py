@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import dgm
+
 torch.set_num_threads(2)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +47,20 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, check: bo
     if check and proc.returncode != 0:
         raise AssertionError(f"dgm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def fit_independent(ds, conditional: bool = False):
+    """The MLE of the independent Bernoulli model in closed form: per-pixel frequency of the
+    binarized train split (Laplace-smoothed, (count + 1) / (N + 2)), one table per class if
+    ``conditional``."""
+    model = dgm.build("independent", data=ds, conditional=conditional)
+    x, _ = ds.transformed("train")
+    y = ds.split("train").y
+    with torch.no_grad():
+        for row in range(model.table.shape[0]):
+            xs = x[y == row] if conditional else x
+            model.table[row] = torch.logit((xs.flatten(1).sum(0) + 1) / (len(xs) + 2))
+    return model
 
 
 @pytest.fixture(autouse=True)

@@ -12,23 +12,10 @@ from dgm.errors import DataError, DgmError
 from dgm.eval.anomaly import anomaly_metrics, anomaly_scores, aupr, auroc, ood_sets
 from dgm.eval.likelihood import data_log_likelihood
 from dgm.models.base import GenerativeModel, ModelConfig
+from tests.conftest import fit_independent
 from tests.eval.test_representation import PCACode
 
 T = torch.tensor
-
-
-def fit_independent(ds, conditional: bool = False):
-    """The MLE of the independent Bernoulli model in closed form: per-pixel frequency of the
-    binarized train split (Laplace-smoothed, (count + 1) / (N + 2)), one table per class if
-    ``conditional``."""
-    model = dgm.build("independent", data=ds, conditional=conditional)
-    x, _ = ds.transformed("train")
-    y = ds.split("train").y
-    with torch.no_grad():
-        for row in range(model.table.shape[0]):
-            xs = x[y == row] if conditional else x
-            model.table[row] = torch.logit((xs.flatten(1).sum(0) + 1) / (len(xs) + 2))
-    return model
 
 
 class GapBound(GenerativeModel):

@@ -64,6 +64,7 @@ class GappedBox(UniformBox):
     """A bound model over the uniform box: ELBO = log q - gap, IWAE_k = log q - gap / k."""
 
     density = "bound"
+    importance_weighted = True
     gap = 3.0
 
     def elbo(self, x, cond=None):
@@ -83,6 +84,15 @@ def test_bound_models_report_the_elbo_and_the_importance_weighted_bound_with_its
     assert m["nll_iw"]["k"] == 50 and "k = 50" in m["nll_iw"]["what"]
     assert "bound" in m["nll_elbo"]["what"] and "bound" in m["bits_per_dim"]["what"]
     assert math.isclose(m["bits_per_dim"]["value"], m["nll_iw"]["value"] / (64 * math.log(2)))
+
+
+def test_a_bound_without_importance_weights_reports_the_elbo_only():
+    ds = dgm.load_dataset("digits", transforms=["dequantize", "scale"])
+    model = GappedBox(ModelConfig(ds.info), 0.0, 1.0)
+    model.importance_weighted = False
+    m = likelihood_metrics(model, ds, "test")
+    assert set(m) == {"nll_elbo", "bits_per_dim"}
+    assert math.isclose(m["bits_per_dim"]["value"], m["nll_elbo"]["value"] / (64 * math.log(2)))
 
 
 def test_models_without_a_density_get_no_likelihood():

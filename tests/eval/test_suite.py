@@ -9,6 +9,7 @@ import dgm
 from dgm.errors import ConfigError
 from dgm.eval import GROUPS, evaluate, parse_metrics, quick_groups
 from dgm.eval.suite import choose_groups, eval_labels
+from tests.conftest import fit_independent
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +63,18 @@ def test_conditional_samples_follow_the_labels_of_the_split(digits_binary):
     y = digits_binary.split("test").y
     assert torch.equal(labels[: len(y)], y) and torch.equal(labels[len(y) :], y[: 500 - len(y)])
     assert eval_labels(dgm.build("independent", data=digits_binary), digits_binary, "test", 5) is None
+
+
+def test_a_better_model_scores_better_in_the_digit_feature_space(digits_binary):
+    # one Bernoulli table per class, sampled with the test labels, draws recognisable digits of
+    # every class; one table for all classes draws one blurred average digit
+    found = {
+        conditional: evaluate(fit_independent(digits_binary, conditional), digits_binary, ["fd", "prdc", "classes"])
+        for conditional in (False, True)
+    }
+    worse, better = found[False], found[True]
+    assert better["fd_digits"]["value"] < worse["fd_digits"]["value"] / 2
+    assert better["recall"]["value"] > worse["recall"]["value"] + 0.2
+    assert better["classifier_score"]["value"] > worse["classifier_score"]["value"] + 2
+    assert max(better["class_histogram"]["value"]) < 0.3 < max(worse["class_histogram"]["value"])  # "8" dominates
+    assert "nll" not in better and "kid" not in better  # only the groups asked for

@@ -5,8 +5,10 @@ A model is a :class:`GenerativeModel` built from a frozen config dataclass (a su
 its capabilities as class attributes, which evaluation code reads instead of probing with
 ``hasattr``:
 
-- ``density``: ``"exact"`` (``log_prob(x, cond)``), ``"bound"`` (``elbo(x, cond)`` and an
-  importance-weighted ``log_prob(x, cond, k=...)``) or ``"none"``.
+- ``density``: ``"exact"`` (``log_prob(x, cond)``), ``"bound"`` (``elbo(x, cond)``, a lower
+  bound on log p(x)) or ``"none"``.
+- ``importance_weighted``: a bound model that also gives the importance-weighted bound
+  ``log_prob(x, cond, k=...)`` with k samples (Burda et al. 2016), e.g. a VAE.
 - ``has_latent``: the model has ``encode(x)`` and ``decode(z)``.
 - ``can_condition``: the model accepts class labels ``cond`` when its config sets
   ``conditional=True``.
@@ -68,6 +70,7 @@ class GenerativeModel(nn.Module):
     name: ClassVar[str] = ""  # set by @register
     family: ClassVar[str] = ""
     density: ClassVar[Density] = "none"
+    importance_weighted: ClassVar[bool] = False
     has_latent: ClassVar[bool] = False
     can_condition: ClassVar[bool] = False
     supports: ClassVar[frozenset[str]] = frozenset({"binary", "discrete", "continuous"})
