@@ -319,6 +319,13 @@ def eval_cmd(
     k: Annotated[int, typer.Option("-k", help="Importance samples for the bound of latent-variable models.")] = 100,
     split: Annotated[str, typer.Option(help="Data split: test or val.")] = "test",
     seed: Annotated[int, typer.Option(help="Seed of the samples and of the dequantization noise.")] = 0,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="Image feature space: digits28, digits8 or random-conv (default: a digit classifier for "
+            "28x28 and 8x8 grey images, random-conv for others; use random-conv for images that are not digits)."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Evaluate a run: compute metrics, merge them into its metrics.json and print them.
@@ -344,7 +351,15 @@ def eval_cmd(
         model = load_model(run, device=device)
         dataset = load_dataset_of(run)
         found = evaluate(
-            model, dataset, groups, n=n, split=split, seed=seed, k=k, log=lambda m: typer.echo(f"... {m}", err=True)
+            model,
+            dataset,
+            groups,
+            n=n,
+            split=split,
+            seed=seed,
+            k=k,
+            features=features,
+            log=lambda m: typer.echo(f"... {m}", err=True),
         )
         if not found:
             raise DgmError(f"no metric of {', '.join(GROUPS)} applies to model '{model.name}' on {dataset.spec}")

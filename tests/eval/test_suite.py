@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import dgm
-from dgm.errors import ConfigError
+from dgm.errors import ConfigError, DgmError
 from dgm.eval import GROUPS, evaluate, parse_metrics, quick_groups
 from dgm.eval.suite import choose_groups, eval_labels
 from tests.conftest import fit_independent
@@ -78,3 +78,14 @@ def test_a_better_model_scores_better_in_the_digit_feature_space(digits_binary):
     assert better["classifier_score"]["value"] > worse["classifier_score"]["value"] + 2
     assert max(better["class_histogram"]["value"]) < 0.3 < max(worse["class_histogram"]["value"])  # "8" dominates
     assert "nll" not in better and "kid" not in better  # only the groups asked for
+
+
+def test_the_feature_space_can_be_forced_for_images_that_are_not_digits(digits_binary):
+    model = dgm.build("independent", data=digits_binary)
+    assert "classes" not in choose_groups(model, digits_binary, None, features="random-conv")
+    found = evaluate(model, digits_binary, ["fd"], n=100, features="random-conv")
+    assert set(found) == {"fd_random_conv"} and found["fd_random_conv"]["space"] == "random-conv"
+    with pytest.raises(ConfigError, match="metric 'classes' does not apply: the random-conv feature space"):
+        choose_groups(model, digits_binary, ["classes"], features="random-conv")
+    with pytest.raises(DgmError, match="no feature space 'digits28' for images of shape"):
+        evaluate(model, digits_binary, ["fd"], n=100, features="digits28")

@@ -33,8 +33,9 @@ TOY_GROUPS = ("kl", "mmd", "modes")
 SAMPLE_GROUPS = (*IMAGE_SAMPLE_GROUPS, "mmd", "modes", "speed")
 
 
-def why_not(group: str, model: GenerativeModel, dataset) -> str | None:
-    """Why metric group ``group`` does not apply to ``model`` on ``dataset``, or None if it does."""
+def why_not(group: str, model: GenerativeModel, dataset, features: str | None = None) -> str | None:
+    """Why metric group ``group`` does not apply to ``model`` on ``dataset`` (image features in
+    the space named ``features``, default chosen by shape), or None if it does."""
     info = dataset.raw_info
     has_density = model.density in ("exact", "bound")
     target = dataset.target
@@ -46,8 +47,8 @@ def why_not(group: str, model: GenerativeModel, dataset) -> str | None:
         if group == "classes":
             from dgm.eval.features import feature_space
 
-            if feature_space(info).fallback:
-                return f"no shipped classifier for images of shape {info.shape}"
+            if feature_space(info, features).fallback:
+                return f"the {feature_space(info, features).name} feature space has no classifier"
         return None
     if group in TOY_GROUPS:
         if target is None:
@@ -88,13 +89,15 @@ def parse_metrics(text: str | Iterable[str] | None) -> list[str] | None:
     return names
 
 
-def choose_groups(model: GenerativeModel, dataset, metrics: Iterable[str] | None) -> list[str]:
+def choose_groups(
+    model: GenerativeModel, dataset, metrics: Iterable[str] | None, features: str | None = None
+) -> list[str]:
     """The groups to compute: the ones asked for (each must apply), or every one that applies."""
     if metrics is None:
-        return [g for g in GROUPS if why_not(g, model, dataset) is None]
+        return [g for g in GROUPS if why_not(g, model, dataset, features) is None]
     chosen = list(dict.fromkeys(metrics))
     for group in chosen:
-        reason = why_not(group, model, dataset)
+        reason = why_not(group, model, dataset, features)
         if reason:
             raise ConfigError(f"metric '{group}' does not apply: {reason}")
     return chosen
@@ -116,15 +119,18 @@ def evaluate(
     split: str = "test",
     seed: int = 0,
     k: int = 100,
+    features: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict:
     """Compute metric groups (``metrics``, default every one that applies; see :data:`GROUPS`).
 
     ``n`` is the number of model samples for sample-based metrics (default: the size of the
     split for images, 2 000 for toy data); ``seed`` seeds samples and noise; ``k`` is the number
-    of importance samples of bound models. Returns metrics.json entries.
+    of importance samples of bound models; ``features`` names the image feature space
+    ("digits28", "digits8" or "random-conv"; default: chosen by image shape). Returns
+    metrics.json entries.
     """
-    groups = choose_groups(model, dataset, metrics)
+    groups = choose_groups(model, dataset, metrics, features)
     log = log or (lambda message: None)
     out: dict = {}
     if "nll" in groups:
@@ -152,11 +158,12 @@ def evaluate(
             }
 
     if any(g in IMAGE_SAMPLE_GROUPS for g in groups):
-        from dgm.eval.features import image_sample_metrics
+        from dgm.eval.features import feature_space, image_sample_metrics
 
-        log("sample quality in feature space")
+        space = feature_space(dataset.raw_info, features)
+        log(f"sample quality in the {space.name} feature space")
         real = dataset.to_display(dataset.transformed(split, seed=seed)[0])
-        found = image_sample_metrics(real, dataset.to_display(samples))
+        found = image_sample_metrics(real, dataset.to_display(samples), space)
         out.update({key: entry for key, entry in found.items() if _group_of(key) in groups})
 
     if any(g in TOY_GROUPS for g in groups):
