@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -9,11 +11,14 @@ from dgm.models.base import GenerativeModel
 from dgm.rng import make_generator
 
 
-def sample_labels(model: GenerativeModel, n: int) -> Tensor | None:
-    """Labels 0, 1, ..., K-1 repeated (one row per class in a grid), for conditional models."""
+def sample_labels(model: GenerativeModel, n: int, classes: Sequence[int] | None = None) -> Tensor | None:
+    """For conditional models, ``n`` labels cycling through ``classes`` (default 0..K-1; pass a
+    dataset's kept classes so that no sample asks for a class the model never saw), which puts
+    one class per row in a grid of len(classes) columns; None for unconditional models."""
     if not model.conditional:
         return None
-    return torch.arange(n) % model.config.data.num_classes
+    classes = torch.as_tensor(classes if classes is not None else range(model.config.data.num_classes))
+    return classes[torch.arange(n) % len(classes)]
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dgm.errors import DgmError
 from dgm.models.base import GenerativeModel
-from dgm.sampling import draw_samples
+from dgm.sampling import draw_samples, sample_labels
 from dgm.viz.density import plot_density_comparison
 from dgm.viz.figures import plot_image_grid
 
@@ -16,11 +16,11 @@ def save_samples_figure(model: GenerativeModel, dataset, path, n: int | None = N
     grid (images), or for 2-D data beside the true and the model density."""
     if n is None:
         n = 64 if dataset.info.is_image else 2000
-    samples = draw_samples(model, n, seed)
+    samples = draw_samples(model, n, seed, cond=sample_labels(model, n, dataset.classes))
     shown = dataset.to_display(samples)
     title = f"{model.name} samples on {dataset.spec}"
     if shown.dim() == 4:
-        nrow = model.config.data.num_classes if model.conditional else None
+        nrow = len(dataset.classes or range(model.config.data.num_classes)) if model.conditional else None
         return plot_image_grid(shown, path, title=title, nrow=nrow)
     if shown.dim() == 2 and shown.shape[1] == 2:
         return plot_density_comparison(model, dataset, path, samples=samples)
