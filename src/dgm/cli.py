@@ -369,14 +369,6 @@ def eval_cmd(
     _print_metrics(found)
 
 
-COMPARED = {  # metric group -> keys that show it is already in a run's metrics.json
-    "nll": ("nll", "nll_iw", "nll_elbo"),
-    "fd": ("fd_",),
-    "prdc": ("precision",),
-    "speed": ("sample_time",),
-}
-
-
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories.")],
@@ -398,26 +390,19 @@ def compare(
 
     Example: dgm compare runs/made runs/fvsbn --md compare.md --csv compare.csv
     """
-    from dgm.eval.compare import COLUMNS, compare_row, csv_table, markdown_table
-    from dgm.eval.suite import why_not
+    from dgm.eval.compare import COLUMNS, compare_row, csv_table, markdown_table, missing_groups
     from dgm.io import write_text
-    from dgm.runs import load_dataset_of, load_model, read_metrics, read_record, write_metrics
+    from dgm.runs import load_dataset_of, load_model, read_record, write_metrics
 
     try:
         if evaluate_missing:
             from dgm.eval import evaluate
 
             for run in runs:
-                have = read_metrics(run)
-                model, dataset = load_model(run), load_dataset_of(run)
-                missing = [
-                    group
-                    for group, keys in COMPARED.items()
-                    if why_not(group, model, dataset) is None and not any(k.startswith(p) for k in have for p in keys)
-                ]
+                missing = missing_groups(run)
                 if missing:
                     typer.echo(f"... evaluating {', '.join(missing)} for {run}", err=True)
-                    write_metrics(run, evaluate(model, dataset, missing, seed=seed))
+                    write_metrics(run, evaluate(load_model(run), load_dataset_of(run), missing, seed=seed))
         rows = [compare_row(run) for run in runs]
         datas = {(r.data["spec"], tuple(r.data.get("transforms", ()))) for r in map(read_record, runs)}
         table = markdown_table(rows)

@@ -50,3 +50,12 @@ def test_rows_mark_bounds_and_missing_values(tmp_path):
     parsed = list(csv.DictReader(io.StringIO(csv_table(rows))))
     assert list(parsed[0]) == [field for field, _, _ in COLUMNS]
     assert float(parsed[0]["nll"]) == 20.5 and parsed[1]["fd"] == "" and parsed[1]["nll_is_bound"] == "True"
+
+
+def test_missing_groups_are_read_from_the_metrics_and_the_declared_capabilities(tmp_path):
+    from dgm.eval.compare import missing_groups
+
+    run = make_run(tmp_path / "c", "made", {"nll": entry(20.5, 0.4), "sample_time": entry(0.002)})
+    assert missing_groups(run) == ["fd", "prdc"]  # no weights needed to decide
+    done = make_run(tmp_path / "d", "made", {"nll_iw": entry(1.0), "fd_digits": entry(1.0), "recall": entry(0.5)})
+    assert missing_groups(done) == ["speed"]

@@ -33,6 +33,24 @@ COLUMNS = (
 )
 
 
+COMPARED_GROUPS = ("nll", "fd", "prdc", "speed")  # the metric groups the table shows
+
+
+def missing_groups(run_dir) -> list[str]:
+    """The compared metric groups that apply to a run and are not yet in its metrics.json
+    (read from the model's declared capabilities; no weights are loaded)."""
+    from dgm.eval.suite import group_of, why_not
+    from dgm.registry import get
+    from dgm.runs import load_dataset_of
+
+    have = {group_of(key) for key in read_metrics(run_dir)}
+    absent = [g for g in COMPARED_GROUPS if g not in have]
+    if not absent:
+        return []
+    model_class, dataset = get(read_record(run_dir).model), load_dataset_of(run_dir)
+    return [g for g in absent if why_not(g, model_class, dataset) is None]
+
+
 def _value(metrics: dict[str, Any], key: str, scale: float = 1.0):
     entry = metrics.get(key)
     if not (isinstance(entry, dict) and isinstance(entry.get("value"), int | float)):

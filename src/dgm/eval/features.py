@@ -18,6 +18,7 @@ not Inception's, so the values are not comparable to published FID numbers.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache
 
 import torch
@@ -166,6 +167,9 @@ def _entry(value, unit: str, what: str, n: int, **extra) -> dict:
     return {"value": value, **extra, "unit": unit, "n": n, "what": what}
 
 
+IMAGE_METRICS = ("fd", "kid", "prdc", "classes")
+
+
 def image_sample_metrics(
     real_images01,
     fake_images01,
@@ -173,56 +177,63 @@ def image_sample_metrics(
     kid_subsets: int = 100,
     kid_subset_size: int | None = None,
     seed: int = 0,
+    include: Collection[str] = IMAGE_METRICS,
 ) -> dict:
     """Sample-quality metrics of generated images against real ones, as metrics.json entries.
 
     Both image sets are (N, C, H, W) in [0, 1] (``Dataset.to_display``). ``space`` defaults to
-    the space for their shape. Returns ``{name: {"value", "unit", "what"[, "se", "n"]}}`` with
-    "fd_digits" (or "fd_random_conv" in the fallback space), "kid" (mean over ``kid_subsets``
-    subsets drawn with ``seed``, of ``kid_subset_size`` points each, by default half the smaller
-    set up to 1000, so that subsets differ; "std" = their standard deviation), "precision", "recall" (k = 3), "density", "coverage" (k = 5) and, in a
-    digit space, "classifier_score" and "class_histogram" of the generated images.
+    the space for their shape. Returns ``{name: {"value", "unit", "what"[, "se", "n"]}}`` for the
+    groups in ``include``:
+
+    - "fd": "fd_digits" (or "fd_random_conv" in the fallback space);
+    - "kid": "kid", the mean over ``kid_subsets`` subsets drawn with ``seed``, of
+      ``kid_subset_size`` points each (by default half the smaller set, up to 1000, so that
+      subsets differ), with "std" their standard deviation;
+    - "prdc": "precision", "recall" (k = 3), "density", "coverage" (k = 5);
+    - "classes" (digit spaces only): "classifier_score" and "class_histogram" of the samples.
     """
     if space is None:
         space = feature_space(DataInfo(tuple(torch.as_tensor(real_images01).shape[1:]), "continuous"))
     real, fake = space.features(real_images01), space.features(fake_images01)
     n_real, n = real.shape[0], fake.shape[0]
     where = f"{space.name} features ({real.shape[1]}-d) of {n} generated vs {n_real} real images"
-    subset = kid_subset_size or max(2, min(1000, n_real // 2, n // 2))
-    kid, kid_std = kernel_inception_distance(
-        real, fake, kid_subsets, subset, generator=torch.Generator().manual_seed(seed)
-    )
-    pr, dc = precision_recall(real, fake, k=3), density_coverage(real, fake, k=5)
-    metrics = {
-        space.fd_label.lower().replace("-", "_"): _entry(
+    metrics = {}
+    if "fd" in include:
+        metrics[space.fd_label.lower().replace("-", "_")] = _entry(
             frechet_distance(real, fake),
             "squared feature units",
             f"{space.fd_label}: Fréchet distance of Gaussians fitted to {where}; not comparable to FID",
             n,
             space=space.name,
-        ),
-        "kid": _entry(
+        )
+    if "kid" in include:
+        subset = kid_subset_size or max(2, min(1000, n_real // 2, n // 2))
+        kid, kid_std = kernel_inception_distance(
+            real, fake, kid_subsets, subset, generator=torch.Generator().manual_seed(seed)
+        )
+        metrics["kid"] = _entry(
             kid,
             "MMD^2",
             f"KID: unbiased MMD^2 with kernel (x.y/F + 1)^3, mean over {kid_subsets} random subsets of "
             f"{min(subset, n, n_real)} (std = spread over subsets), {where}",
             n,
             std=kid_std,
-        ),
-        "precision": _entry(
+        )
+    if "prdc" in include:
+        pr, dc = precision_recall(real, fake, k=3), density_coverage(real, fake, k=5)
+        metrics["precision"] = _entry(
             pr["precision"], "fraction", f"share of generated images in the real k=3 NN manifold, {where}", n
-        ),
-        "recall": _entry(
+        )
+        metrics["recall"] = _entry(
             pr["recall"], "fraction", f"share of real images in the generated k=3 NN manifold, {where}", n
-        ),
-        "density": _entry(
+        )
+        metrics["density"] = _entry(
             dc["density"], "ratio", f"real k=5 NN balls per generated image / 5 (1 for matching sets), {where}", n
-        ),
-        "coverage": _entry(
+        )
+        metrics["coverage"] = _entry(
             dc["coverage"], "fraction", f"share of real k=5 NN balls holding a generated image, {where}", n
-        ),
-    }
-    if not space.fallback:
+        )
+    if "classes" in include and not space.fallback:
         probs = space.probs(fake_images01)
         metrics["classifier_score"] = _entry(
             classifier_score(probs),

@@ -13,6 +13,7 @@ import torch
 
 from dgm.data.targets import GaussianMixture
 from dgm.errors import ConfigError
+from dgm.eval.features import IMAGE_METRICS, feature_space
 from dgm.models.base import GenerativeModel
 
 GROUPS: dict[str, str] = {
@@ -28,25 +29,25 @@ GROUPS: dict[str, str] = {
     "probe": "linear-probe (logistic regression) accuracy on the model's latents",
     "speed": "sampling time per example",
 }
-IMAGE_SAMPLE_GROUPS = ("fd", "kid", "prdc", "classes")
 TOY_GROUPS = ("kl", "mmd", "modes")
-SAMPLE_GROUPS = (*IMAGE_SAMPLE_GROUPS, "mmd", "modes", "speed")
+SAMPLE_GROUPS = (*IMAGE_METRICS, "mmd", "modes", "speed")
 
 
-def why_not(group: str, model: GenerativeModel, dataset, features: str | None = None) -> str | None:
+def why_not(
+    group: str, model: GenerativeModel | type[GenerativeModel], dataset, features: str | None = None
+) -> str | None:
     """Why metric group ``group`` does not apply to ``model`` on ``dataset`` (image features in
-    the space named ``features``, default chosen by shape), or None if it does."""
+    the space named ``features``, default chosen by shape), or None if it does. Only the
+    declared capabilities are read, so ``model`` may also be a model class."""
     info = dataset.raw_info
     has_density = model.density in ("exact", "bound")
     target = dataset.target
     if group == "nll":
         return None if has_density else f"model '{model.name}' has no likelihood (density '{model.density}')"
-    if group in IMAGE_SAMPLE_GROUPS:
+    if group in IMAGE_METRICS:
         if not info.is_image:
             return f"{dataset.spec} is not image data"
         if group == "classes":
-            from dgm.eval.features import feature_space
-
             if feature_space(info, features).fallback:
                 return f"the {feature_space(info, features).name} feature space has no classifier"
         return None
@@ -157,21 +158,21 @@ def evaluate(
                 "what": f"wall-clock sampling time per example, {n} samples in batches of up to 1000 on {model.device}",
             }
 
-    if any(g in IMAGE_SAMPLE_GROUPS for g in groups):
-        from dgm.eval.features import feature_space, image_sample_metrics
+    if any(g in IMAGE_METRICS for g in groups):
+        from dgm.eval.features import image_sample_metrics
 
         space = feature_space(dataset.raw_info, features)
         log(f"sample quality in the {space.name} feature space")
         real = dataset.to_display(dataset.transformed(split, seed=seed)[0])
-        found = image_sample_metrics(real, dataset.to_display(samples), space)
-        out.update({key: entry for key, entry in found.items() if _group_of(key) in groups})
+        asked = [g for g in groups if g in IMAGE_METRICS]
+        out.update(image_sample_metrics(real, dataset.to_display(samples), space, include=asked))
 
     if any(g in TOY_GROUPS for g in groups):
         from dgm.eval.toy2d import toy2d_metrics
 
         log("toy 2-D metrics")
         found = toy2d_metrics(model, dataset, seed=seed, samples=samples, kl="kl" in groups)
-        out.update({key: entry for key, entry in found.items() if _group_of(key) in groups})
+        out.update({key: entry for key, entry in found.items() if group_of(key) in groups})
 
     if "anomaly" in groups:
         from dgm.eval.anomaly import anomaly_metrics
@@ -187,8 +188,11 @@ def evaluate(
     return out
 
 
-def _group_of(key: str) -> str:
-    """The metric group a metrics.json key belongs to."""
+def group_of(key: str) -> str | None:
+    """The metric group a metrics.json key belongs to (None for training records such as
+    ``train_time``)."""
+    if key in ("nll", "nll_elbo", "nll_iw", "bits_per_dim"):
+        return "nll"
     if key.startswith("fd_"):
         return "fd"
     if key.startswith("kid"):
@@ -203,4 +207,10 @@ def _group_of(key: str) -> str:
         return "mmd"
     if key in ("modes_covered", "hq_fraction"):
         return "modes"
-    return key
+    if key.startswith(("auroc_", "aupr_")) or key.startswith(("nll_", "recon_error_")):
+        return "anomaly"
+    if key.startswith("probe_"):
+        return "probe"
+    if key == "sample_time":
+        return "speed"
+    return None
