@@ -49,6 +49,24 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, check: bo
     return proc
 
 
+def invoke(args: list[str]):
+    """Run ``dgm ARGS`` in this process (typer's CliRunner); faster than :func:`run_cli`."""
+    from typer.testing import CliRunner
+
+    from dgm.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def assert_one_line_error(result, needle: str) -> None:
+    """``result`` (of :func:`invoke`) exited with 2 and printed one line, ``error: ...needle...``."""
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert needle in lines[0], lines[0]
+
+
 def fit_independent(ds, conditional: bool = False):
     """The MLE of the independent Bernoulli model in closed form: per-pixel frequency of the
     binarized train split (Laplace-smoothed, (count + 1) / (N + 2)), one table per class if
@@ -61,6 +79,16 @@ def fit_independent(ds, conditional: bool = False):
             xs = x[y == row] if conditional else x
             model.table[row] = torch.logit((xs.flatten(1).sum(0) + 1) / (len(xs) + 2))
     return model
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for tests of tiny tensors: a second OpenMP thread costs more than it saves
+    there, badly so on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

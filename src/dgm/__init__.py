@@ -9,9 +9,17 @@ Training needs PyTorch Lightning and lives in :mod:`dgm.train`; importing ``dgm`
 import it.
 """
 
-from dgm.data.info import DataInfo
-from dgm.errors import ConfigError, DataError, DgmError, RunError
-from dgm.registry import build, list_models, register
+import os
+
+# OpenMP threads that spin while waiting collapse when anything else runs on the machine: MADE
+# training on 2 cores beside one busy process ran at 2.3 steps/s with the default active wait
+# and at 24 with passive waiting (benchmarks/thread_contention.py). It must be set before torch
+# is first imported; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from dgm.data.info import DataInfo  # noqa: E402
+from dgm.errors import ConfigError, DataError, DgmError, RunError  # noqa: E402
+from dgm.registry import build, list_models, register  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -17,14 +17,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` to produce the file, then rename it to ``path`` atomically.
 
     The file gets the permissions of a plainly created one (0666 less the umask), not the
-    owner-only mode of the temporary file."""
+    owner-only mode of the temporary file, whatever ``write`` does to the temporary file
+    (safetensors, for one, replaces it with a file of its own)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~current_umask())
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

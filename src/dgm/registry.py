@@ -72,12 +72,20 @@ def make_config(name: str, data, **overrides):
     return override(config, overrides) if overrides else config
 
 
-def build(name: str, data, **overrides) -> GenerativeModel:
+def build(name: str, data, *, max_parameters: int | None = None, **overrides) -> GenerativeModel:
     """Build the model registered as ``name`` for ``data``, with config fields overridden.
 
-    ``dgm.build("made", data=ds, hidden=(512,))`` is ``MADE(MADEConfig(data=ds.info, hidden=(512,)))``.
+    ``dgm.build("made", data=ds, hidden=(512,))`` is ``MADE(MADEConfig(data=ds.info, hidden=(512,)))``,
+    once the model is known to have at most ``max_parameters`` parameters (default
+    :data:`dgm.models.size.MAX_PARAMETERS`); a bigger one is refused (ConfigError) before
+    its weights are allocated.
     """
-    return get(name)(make_config(name, data, **overrides))
+    from dgm.models.size import MAX_PARAMETERS, check_model_size  # late: dgm.models imports this module
+
+    cls, config = get(name), make_config(name, data, **overrides)
+    limit = MAX_PARAMETERS if max_parameters is None else max_parameters
+    check_model_size(cls, config, limit, raise_limit="dgm.build(..., max_parameters=N)")
+    return cls(config)
 
 
 def build_from_dict(name: str, config: dict[str, Any]) -> GenerativeModel:

@@ -15,19 +15,28 @@ This module does not import Lightning, so ``dgm sample`` and ``dgm eval`` start 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from dgm.errors import RunError
+from dgm.errors import ConfigError, RunError
 from dgm.io import atomic_write, read_json, write_json
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 METRICS = "metrics.json"
 SAMPLES = "samples.png"
+LOGS = "logs"
+CHECKPOINTS = "checkpoints"
+# Everything a run writes (and --overwrite removes); other files in the folder are left alone.
+RUN_FILES = (CONFIG, WEIGHTS, METRICS, SAMPLES, LOGS, CHECKPOINTS)
+# metrics.json records the id of the weights it was computed on (a safetensors metadata field).
+WEIGHTS_ID = "weights_id"
 
 
 @dataclass(frozen=True)
@@ -101,11 +110,27 @@ def write_record(run_dir, record: RunRecord) -> Path:
 
 
 def save_weights(run_dir, model: torch.nn.Module) -> Path:
-    """Write the model's state dict to ``model.safetensors`` atomically."""
+    """Write the model's state dict to ``model.safetensors`` atomically, with a fresh weights id
+    in its metadata (metrics computed on older weights are dropped by :func:`read_metrics`)."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    return atomic_write(Path(run_dir) / WEIGHTS, lambda tmp: save_file(state, tmp))
+    metadata = {WEIGHTS_ID: uuid.uuid4().hex}
+    return atomic_write(Path(run_dir) / WEIGHTS, lambda tmp: save_file(state, tmp, metadata=metadata))
+
+
+def weights_id(run_dir) -> str | None:
+    """The id of the run's current weights (None when there are none, or they carry no id)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(run_dir) / WEIGHTS
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get(WEIGHTS_ID)
+    except (SafetensorError, OSError):
+        return None
 
 
 def load_model(run_dir, device: str | torch.device = "cpu"):
@@ -144,11 +169,43 @@ def load_dataset_of(run_dir):
 
 
 def read_metrics(run_dir) -> dict[str, Any]:
+    """The run's metrics.json, or {} when it has none or was computed on other weights than the
+    current ``model.safetensors`` (a resumed run's old FD, say)."""
     path = Path(run_dir) / METRICS
-    return read_json(path) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        metrics = read_json(path)
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunError(f"cannot read {path}: {e}; delete it and run 'dgm eval {run_dir}'") from None
+    if not isinstance(metrics, dict) or metrics.get(WEIGHTS_ID) != weights_id(run_dir):
+        return {}
+    return metrics
 
 
-def write_metrics(run_dir, metrics: dict[str, Any]) -> Path:
-    """Merge ``metrics`` into the run's metrics.json (atomically)."""
-    merged = {**read_metrics(run_dir), **metrics}
+def write_metrics(run_dir, metrics: dict[str, Any], replace: bool = False) -> Path:
+    """Merge ``metrics`` into the run's metrics.json (atomically), tagged with the id of the
+    current weights; ``replace`` drops every earlier entry."""
+    merged = {**({} if replace else read_metrics(run_dir)), **metrics, WEIGHTS_ID: weights_id(run_dir)}
     return write_json(Path(run_dir) / METRICS, merged)
+
+
+def check_out_path(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, lies below a file, or cannot be created."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; give a folder for the run")
+    existing = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"--out {str(out)!r} lies below the file {str(existing)!r}; give a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {str(out)!r}: no permission to write in {str(existing)!r}")
+
+
+def remove_run(run_dir) -> None:
+    """Delete what a run wrote in ``run_dir`` (for ``--overwrite``); other files stay."""
+    for name in RUN_FILES:
+        path = Path(run_dir) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()

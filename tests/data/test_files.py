@@ -153,7 +153,34 @@ def test_folder_rgb_resize_and_unlabelled(tmp_path):
     ds = load_dataset(f"folder:{tmp_path}?size=5")
     assert ds.raw_info == DataInfo((3, 5, 5), "discrete", 256, 0)
     assert ds.split("train").y is None
-    assert load_dataset(f"folder:{tmp_path}").raw_info.shape == (3, 8, 8)  # size of the first image
+    assert "; resized to 5x5 (10 of 10 images)" in ds.describe()
+
+
+def test_folder_of_mixed_sizes_is_refused_naming_two_files_and_the_fix(tmp_path):
+    for i in range(9):
+        _png(tmp_path / "a" / f"{i}.png", size=(8, 8))
+    _png(tmp_path / "b" / "wide.png", size=(16, 12))
+    with pytest.raises(DataError) as err:
+        load_dataset(f"folder:{tmp_path}")
+    message = str(err.value)
+    assert "differ in size" in message
+    assert "a/0.png is 8x8 pixels" in message and "b/wide.png is 16x12" in message
+    assert f"folder:{tmp_path}?size=8" in message
+
+
+def test_folder_resize_is_described_only_when_images_change(tmp_path):
+    for i in range(9):
+        _png(tmp_path / f"{i}.png", size=(8, 8))
+    _png(tmp_path / "9.png", size=(16, 12), value=200)
+    resized = load_dataset(f"folder:{tmp_path}?size=8")
+    assert resized.raw_info.shape == (1, 8, 8)
+    assert resized.notes == ("resized to 8x8 (1 of 10 images)",)
+    every = torch.cat([resized.split(s).x for s in ("train", "val", "test")])
+    assert sorted(every[:, 0, 0, 0].tolist())[-1] == 200  # the resized image kept its value
+    (tmp_path / "9.png").unlink()
+    _png(tmp_path / "9.png", size=(8, 8))
+    same = load_dataset(f"folder:{tmp_path}?size=8")
+    assert same.notes == () and "resized" not in same.describe()
 
 
 def test_folder_errors(tmp_path):
@@ -205,3 +232,23 @@ def test_csv_errors(tmp_path):
     (tmp_path / "r.csv").write_text("u,v\n1,2\n3\n")
     with pytest.raises(DataError, match="row 3 .* has 1 values but the header has 2"):
         load_dataset(f"csv:{tmp_path / 'r.csv'}")
+
+
+@pytest.mark.parametrize(
+    "labels, needle",
+    [
+        (np.linspace(0, 1, 40), "fractional values such as"),
+        (np.arange(40) % 3 - 1, "negative label -1; map the labels to class indices"),
+        (np.where(np.arange(40) % 2, np.nan, 1.0), "NaN or infinite labels"),
+    ],
+)
+def test_npz_labels_that_are_not_class_indices_are_refused(tmp_path, labels, needle):
+    np.savez(tmp_path / "a.npz", x=np.random.default_rng(0).normal(size=(40, 3)), y=labels)
+    with pytest.raises(DataError, match=needle):
+        load_dataset(f"npz:{tmp_path / 'a.npz'}")
+
+
+def test_npz_integer_labels_stored_as_floats_keep_their_values(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((40, 3)), y=(np.arange(40) % 4).astype(np.float32))
+    ds = load_dataset(f"npz:{tmp_path / 'a.npz'}")
+    assert ds.raw_info.num_classes == 4

@@ -153,5 +153,5 @@ def test_data_the_model_cannot_take_is_refused_with_the_fix(name):
     cls = get(name)
     refused = [s for s in ("binary", "discrete", "continuous") if s not in cls.supports]
     for support in refused:
-        with pytest.raises(dgm.DataError, match="--transform|choose"):
+        with pytest.raises(dgm.DataError, match="--transform|models that take"):
             dgm.build(name, data=INFOS[support])

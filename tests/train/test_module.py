@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import lightning as L
+import pytest
 import torch
 from torch import nn
 
 from dgm.data.info import DataInfo
 from dgm.models.base import GenerativeModel, ModelConfig, as_batch
 from dgm.train.config import TrainConfig
-from dgm.train.module import GenerativeTask
+from dgm.train.module import GenerativeTask, NonFiniteLoss
 
 INFO = DataInfo((2,), "continuous")
 
@@ -36,12 +37,9 @@ class TwoParts(GenerativeModel):
         return {"loss": (x.mean(0) - self.g).pow(2).sum() + 0 * self.d.weight.sum()}
 
 
-def test_multi_part_models_get_one_optimizer_step_per_part_per_batch_in_order():
-    model = TwoParts()
-    d_before, g_before = model.d.weight.detach().clone(), model.g.detach().clone()
+def _fit(model, data: torch.Tensor) -> tuple[GenerativeTask, L.Trainer]:
+    """One epoch of ``model`` on ``data`` in batches of 4, lr 0.1, nothing written."""
     task = GenerativeTask(model, TrainConfig(lr=0.1))
-    assert not task.automatic_optimization
-    loader = torch.utils.data.DataLoader(torch.randn(12, 2) + 3.0, batch_size=4)
     trainer = L.Trainer(
         max_epochs=1,
         accelerator="cpu",
@@ -50,7 +48,15 @@ def test_multi_part_models_get_one_optimizer_step_per_part_per_batch_in_order():
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(task, train_dataloaders=loader)
+    trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=4))
+    return task, trainer
+
+
+def test_multi_part_models_get_one_optimizer_step_per_part_per_batch_in_order():
+    model = TwoParts()
+    d_before, g_before = model.d.weight.detach().clone(), model.g.detach().clone()
+    task, trainer = _fit(model, torch.randn(12, 2) + 3.0)
+    assert not task.automatic_optimization
     assert model.calls == ["discriminator", "generator"] * 3
     assert not torch.equal(model.d.weight, d_before) and not torch.equal(model.g.detach(), g_before)
     assert len(trainer.optimizers) == 2
@@ -63,3 +69,32 @@ def test_weight_decay_applies_to_weights_but_not_biases():
     decay = {id(p): g["weight_decay"] for g in d_opt.param_groups for p in g["params"]}
     assert decay[id(model.d.weight)] == 0.5 and decay[id(model.d.bias)] == 0.0
     assert [id(p) for g in g_opt.param_groups for p in g["params"]] == [id(model.g)]
+
+
+class SometimesNaN(GenerativeModel):
+    """A one-parameter model whose loss is NaN on batches with a marked first value."""
+
+    def __init__(self):
+        super().__init__(ModelConfig(INFO))
+        self.w = nn.Parameter(torch.zeros(2))
+
+    def loss(self, batch, part=None):
+        x = as_batch(batch).x
+        loss = (x.mean(0) - self.w).pow(2).sum()
+        return {"loss": loss * torch.where(x[0, 0] < -50, torch.nan, 1.0)}
+
+
+def test_a_step_with_a_nan_loss_is_skipped_and_leaves_the_weights_finite():
+    data = torch.full((40, 2), 3.0)
+    data[8] = -100.0  # the first example of the third batch
+    model = SometimesNaN()
+    task, _ = _fit(model, data)
+    assert task.skipped_steps == 1
+    assert torch.isfinite(model.w).all() and (model.w > 0).all()  # the other nine steps moved it
+
+
+def test_training_that_keeps_producing_nan_stops_with_an_error_naming_the_remedies():
+    data = torch.full((400, 2), 3.0)
+    data[::4] = -100.0  # every batch
+    with pytest.raises(NonFiniteLoss, match="not finite in 21 of the last 21 steps.*--lr.*--grad-clip"):
+        _fit(SometimesNaN(), data)

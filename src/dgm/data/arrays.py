@@ -63,9 +63,11 @@ def infer_support(x: np.ndarray, dtype: np.dtype, levels: int | None, what: str)
 def encode_labels(y, n: int, what: str) -> tuple[np.ndarray, int]:
     """Labels as int64 class indices plus the number of classes.
 
-    Non-negative integer labels keep their values (``num_classes = max + 1``); any other labels
-    (strings, negative or fractional numbers) are mapped to 0..K-1 in sorted order of the
-    distinct values. ``n`` is the number of examples the labels must match.
+    Non-negative integer labels (of an integer or a float dtype) keep their values
+    (``num_classes = max + 1``); string labels are mapped to 0..K-1 in sorted order of the
+    distinct values. Negative or fractional numbers are refused: they are not class indices
+    (a regression target stored as ``y``, or -1/+1 labels to be mapped first). ``n`` is the
+    number of examples the labels must match.
     """
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -74,13 +76,20 @@ def encode_labels(y, n: int, what: str) -> tuple[np.ndarray, int]:
         raise DataError(f"{what} has shape {y.shape}; labels must be one value per example, shape (N,)")
     if len(y) != n:
         raise DataError(f"{what} has {len(y)} labels but the data has {n} examples; they must match")
-    if y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.all(np.isfinite(y))):
-        values = y.astype(np.float64)
-        if np.all(values == np.round(values)) and values.min() >= 0:
-            return values.astype(np.int64), int(values.max()) + 1
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+    if y.dtype.kind in "US":
+        classes, codes = np.unique(y, return_inverse=True)
+        return codes.astype(np.int64), len(classes)
+    if y.dtype.kind not in "iufb":
+        raise DataError(f"{what} has dtype {y.dtype}; labels must be integers 0..K-1 or strings")
+    values = y.astype(np.float64)
+    if not np.all(np.isfinite(values)):
         raise DataError(f"{what} contains NaN or infinite labels; every example needs a label")
-    if y.dtype.kind not in "iufUSb":
-        raise DataError(f"{what} has dtype {y.dtype}; labels must be numbers or strings")
-    classes, codes = np.unique(y, return_inverse=True)
-    return codes.astype(np.int64), len(classes)
+    fractional = values[values != np.round(values)]
+    if fractional.size:
+        raise DataError(
+            f"{what} holds fractional values such as {fractional[0]:g}; labels are class indices 0..K-1 "
+            "(store other values under another name than the label array)"
+        )
+    if values.min() < 0:
+        raise DataError(f"{what} holds the negative label {values.min():g}; map the labels to class indices 0..K-1")
+    return values.astype(np.int64), int(values.max()) + 1

@@ -48,7 +48,8 @@ class Dataset:
 
     Attributes: ``spec`` (as given), ``transforms`` (names as given), ``raw_info`` (DataInfo of
     the raw data), ``info`` (after the transforms), ``target`` (the analytic toy target or
-    None), ``classes`` (kept classes or None), ``class_names`` (names of all classes, or ()).
+    None), ``classes`` (kept classes or None), ``class_names`` (names of all classes, or ()),
+    ``notes`` (what loading changed in the data, e.g. resized images, or ()).
     Build one with :func:`load_dataset`.
     """
 
@@ -65,6 +66,7 @@ class Dataset:
         self.target: Target | None = source.target
         self.classes = classes
         self.class_names = source.class_names
+        self.notes = source.notes
         self._splits = source.splits
         self._chain, self.info = fit_transforms(self.transforms, source.info, source.splits["train"].x)
 
@@ -119,12 +121,13 @@ class Dataset:
         return ((x - low) / max(high - low, 1e-12)).clamp(0.0, 1.0)
 
     def describe(self) -> str:
-        """One line: spec, split sizes, the raw data, classes and transforms."""
+        """One line: spec, split sizes, the raw data, classes, notes on loading and transforms."""
         sizes = ", ".join(f"{name} {self._splits[name].n}" for name in SPLITS)
         labels = f", {self.raw_info.num_classes} classes" if self.raw_info.num_classes else ", unlabelled"
         if self.classes is not None:
             labels += f" (kept {class_ranges(self.classes)})"
         line = f"{self.spec}: {sizes}; {self.raw_info.describe()}{labels}"
+        line += "".join(f"; {note}" for note in self.notes)
         if self.transforms:
             line += f"; transforms {', '.join(self.transforms)} -> {self.info.describe()}"
         return line

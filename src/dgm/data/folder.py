@@ -2,9 +2,10 @@
 
 ``folder:data/pets?size=32``: if PATH has sub-folders holding images, each sub-folder is a
 class (sorted names -> 0..K-1); otherwise the images directly in PATH are unlabelled. Images
-are converted to grey ("L") if every one is grey, else to RGB, and resized to ``size`` x
-``size`` (option ``size``) or to the size of the first image in sorted order. Pixels have 256
-levels. The set is split 80/10/10.
+are converted to grey ("L") if every one is grey, else to RGB. Images of mixed sizes are an
+error unless option ``size`` is given; then every image not ``size`` x ``size`` is resized to
+it, which the dataset's ``describe()`` line says. Pixels have 256 levels. The set is split
+80/10/10.
 """
 
 from __future__ import annotations
@@ -67,25 +68,43 @@ def _is_grey(image) -> bool:
     return False
 
 
-def read_images(files: list[Path], size: int | None) -> np.ndarray:
-    """Images as a uint8 array (N, C, H, W), C = 1 if all are grey else 3, all resized alike."""
-    from PIL import Image
-
-    grey = True
-    first_size = None
-    for f in files:  # first pass reads headers only
+def read_headers(files: list[Path]) -> tuple[bool, list[tuple[int, int]]]:
+    """Whether every image is grey, and the (width, height) of each, from the headers only."""
+    grey, sizes = True, []
+    for f in files:
         with _open(f) as image:
             grey = grey and _is_grey(image)
-            first_size = first_size or image.size
+            sizes.append(image.size)
+    return grey, sizes
+
+
+def common_size(root: Path, files: list[Path], sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """The one (width, height) of all images under ``root``; images of mixed sizes are a
+    DataError naming two of them and the ``?size=N`` option that resizes them all."""
+    other = next((i for i, s in enumerate(sizes) if s != sizes[0]), None)
+    if other is not None:
+        (w0, h0), (w1, h1) = sizes[0], sizes[other]
+        raise DataError(
+            f"images in {root} differ in size: {files[0].relative_to(root)} is {w0}x{h0} pixels but "
+            f"{files[other].relative_to(root)} is {w1}x{h1} (width x height); resize them all to "
+            f"N x N with ?size=N, e.g. folder:{root}?size={min(w0, h0)}"
+        )
+    return sizes[0]
+
+
+def read_images(files: list[Path], grey: bool, size: tuple[int, int]) -> np.ndarray:
+    """Images as a uint8 array (N, C, H, W), C = 1 if ``grey`` else 3, resized where they are not
+    ``size`` (width, height)."""
+    from PIL import Image
+
     mode = "L" if grey else "RGB"
-    target = (size, size) if size else first_size
     arrays = []
     for f in files:
         with _open(f) as image:
             try:
                 image = image.convert(mode)
-                if image.size != target:
-                    image = image.resize(target, Image.Resampling.BILINEAR)
+                if image.size != size:
+                    image = image.resize(size, Image.Resampling.BILINEAR)
                 arrays.append(np.asarray(image, dtype=np.uint8))
             except Exception as err:
                 raise DataError(f"cannot decode image {f} ({type(err).__name__}); remove or re-save it") from None
@@ -99,7 +118,11 @@ def load_folder(spec: DataSpec) -> Source:
     root = spec.path(directory=True)
     size = spec.int_option("size", None)
     files, labels, classes = list_images(root)
-    x = as_examples(read_images(files, size), f"images in {root}")
+    grey, sizes = read_headers(files)
+    target = (size, size) if size else common_size(root, files, sizes)
+    x = as_examples(read_images(files, grey, target), f"images in {root}")
     y = None if labels is None else np.asarray(labels, dtype=np.int64)
     info = DataInfo(tuple(int(d) for d in x.shape[1:]), "discrete", 256, len(classes))
-    return Source(info, split_arrays(x, y, str(root)), class_names=tuple(classes))
+    resized = sum(s != target for s in sizes)
+    notes = (f"resized to {size}x{size} ({resized} of {len(files)} images)",) if resized else ()
+    return Source(info, split_arrays(x, y, str(root)), class_names=tuple(classes), notes=notes)

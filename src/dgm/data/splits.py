@@ -34,12 +34,14 @@ class Split(NamedTuple):
 @dataclass
 class Source:
     """What loading a spec gives: the raw :class:`DataInfo`, the three splits, the analytic
-    target for toy data (``None`` otherwise) and class names where the data has them."""
+    target for toy data (``None`` otherwise), class names where the data has them, and notes
+    on what loading changed in the data (shown by ``Dataset.describe``)."""
 
     info: DataInfo
     splits: dict[str, Split]
     target: Target | None = None
     class_names: tuple[str, ...] = ()  # names of classes 0..K-1 where the data gives them
+    notes: tuple[str, ...] = ()  # e.g. "resized to 32x32 (12 of 40 images)"
 
 
 def make_split(x: np.ndarray | Tensor, y: np.ndarray | Tensor | None = None) -> Split:

@@ -25,8 +25,9 @@ COLUMNS = (
     ("nll_se", None, "standard error of nll"),
     ("nll_is_bound", None, "true when nll is an upper bound (ELBO or importance-weighted)"),
     ("bits_per_dim", "bits/dim", "test NLL in bits per dimension"),
-    ("fd", "FD", "Fréchet distance of samples to the test split, in the feature space named beside it"),
+    ("fd", "FD", "Fréchet distance of n samples to the test split, in the feature space named beside it"),
     ("fd_space", None, "feature space of fd (digits28, digits8, or a labelled fallback)"),
+    ("fd_n", None, "number of model samples fd was computed from"),
     ("precision", "precision", "fraction of samples on the data manifold (k=3)"),
     ("recall", "recall", "fraction of data on the sample manifold (k=3)"),
     ("ms_per_sample", "ms/sample", "sampling time per example, milliseconds"),
@@ -82,6 +83,7 @@ def compare_row(run_dir) -> dict[str, Any]:
         "bits_per_dim": _value(metrics, "bits_per_dim"),
         "fd": _value(metrics, fd_key) if fd_key else None,
         "fd_space": metrics[fd_key].get("space", fd_key[3:].replace("_", "-")) if fd_key else None,
+        "fd_n": metrics[fd_key].get("n") if fd_key else None,
         "precision": _value(metrics, "precision"),
         "recall": _value(metrics, "recall"),
         "ms_per_sample": _value(metrics, "sample_time", 1000.0),
@@ -107,11 +109,19 @@ def _cells(row: dict[str, Any]) -> dict[str, str]:
         "train_s": _number(row["train_s"], 3),
         "nll": bound + nll if row["nll"] is not None else "-",
         "bits_per_dim": bound + _number(row["bits_per_dim"]) if row["bits_per_dim"] is not None else "-",
-        "fd": f"{_number(row['fd'])} ({row['fd_space']})" if row["fd"] is not None else "-",
+        "fd": _fd_cell(row),
         "precision": _number(row["precision"], 3),
         "recall": _number(row["recall"], 3),
         "ms_per_sample": _number(row["ms_per_sample"], 3),
     }
+
+
+def _fd_cell(row: dict[str, Any]) -> str:
+    """E.g. "209.6 (digits28, n=1000)"."""
+    if row["fd"] is None:
+        return "-"
+    n = f", n={row['fd_n']}" if row["fd_n"] is not None else ""
+    return f"{_number(row['fd'])} ({row['fd_space']}{n})"
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

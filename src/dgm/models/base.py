@@ -21,6 +21,7 @@ Every model gives ``loss(batch) -> {"loss": ..., ...}`` and ``sample(n, cond, ge
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -32,6 +33,8 @@ from dgm.data.info import DataInfo
 from dgm.errors import ConfigError, DataError
 
 Density = Literal["exact", "bound", "none"]
+# words in the names of config fields that set a model's size, for GenerativeModel.shrink_hints
+SIZE_WORDS = ("hidden", "width", "channels", "features", "units", "dim", "layers", "depth", "blocks")
 
 
 class Batch(NamedTuple):
@@ -117,14 +120,31 @@ class GenerativeModel(nn.Module):
 
     @classmethod
     def data_fix(cls, info: DataInfo) -> str:
-        """The transform or option that makes data of ``info`` acceptable to this model."""
+        """The transform that makes data of ``info`` acceptable to this model, or else the
+        registered models that take it as it is."""
         if "binary" in cls.supports and info.support == "discrete":
             return "binarize it with --transform binarize"
         if "continuous" in cls.supports and info.support in ("discrete", "binary"):
             return "make it continuous with --transform dequantize"
-        if "discrete" in cls.supports and info.support == "continuous":
-            return "this model needs discrete data (integer levels); choose a flow, VAE or diffusion model"
-        return "choose a model that lists this data type in 'dgm list'"
+        from dgm.registry import list_models  # late: the registry imports every model
+
+        names = [row["name"] for row in list_models() if info.support in row["data"]]
+        if not names:
+            return f"no model takes {info.support} data yet"
+        return f"models that take {info.support} data: {', '.join(names)}"
+
+    @classmethod
+    def shrink_hints(cls, config: ModelConfig) -> tuple[str, ...]:
+        """Ways to make the model of ``config`` smaller, each a clause naming the option, for the
+        error that refuses an oversized model (:func:`dgm.models.size.check_model_size`).
+
+        By default: lower the config fields whose names say they are sizes (``hidden``,
+        ``channels``, ``latent_dim``, ...); a model without any can only get smaller data.
+        """
+        sizes = [f.name for f in dataclasses.fields(config) if any(word in f.name for word in SIZE_WORDS)]
+        if sizes:
+            return (f"shrink it with {' or '.join(f'--set {name}=...' for name in sizes)}",)
+        return ("give it data of fewer dimensions (smaller images: folder:PATH?size=N)",)
 
     @property
     def conditional(self) -> bool:

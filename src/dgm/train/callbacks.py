@@ -6,7 +6,7 @@ import math
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, TQDMProgressBar
 
 
 class BestWeights(L.Callback):
@@ -48,6 +48,29 @@ class BestWeights(L.Callback):
         self.best_score = state["best_score"]
         self.best_step = state["best_step"]
         self.best_state = state["best_state"]
+
+
+class EarlyStop(EarlyStopping):
+    """Lightning's early stopping on ``val/loss``, checked after every validation.
+
+    Its state (best score, validations without improvement) is part of the checkpoint, so a
+    killed run resumes with it; the patience is the one configured for the current session,
+    not the one saved, so ``--resume --patience N`` with a larger N trains an early-stopped run
+    on.
+    """
+
+    def __init__(self, patience: int):
+        super().__init__(monitor="val/loss", mode="min", patience=patience, check_on_train_epoch_end=False)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        patience = self.patience
+        super().load_state_dict(state_dict)
+        self.patience = patience
+
+    @property
+    def stopped(self) -> bool:
+        """True when this callback ended training."""
+        return self.wait_count >= self.patience
 
 
 class _WithoutVersion:

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
+
+from dgm.errors import ConfigError
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
+BUDGET_KEYS = ("epochs", "steps", "minutes")
+# The largest seed numpy and Lightning's seed_everything accept.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: budget, optimiser, hardware, checkpoints.
 
-    The budget is whichever of ``epochs``, ``steps`` and ``minutes`` runs out first; with none
-    given, training runs for 20 epochs.
+    The budget is whichever of ``epochs``, ``steps`` and ``minutes`` runs out first, each
+    counted over the whole run (all sessions of a resumed run together); with none given,
+    training runs for 20 epochs. Use ``minutes`` as a safety bound: a budget in steps or
+    epochs (with ``patience`` for early stopping) gives the same model on an idle and a busy
+    machine. Every value is checked on construction; a bad one raises :class:`ConfigError`
+    naming the key and the command-line option.
     """
 
     epochs: int | None = None
     steps: int | None = None
-    minutes: float | None = None  # wall-clock budget (Lightning's max_time)
+    minutes: float | None = None  # wall-clock bound on the training time of the whole run
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0  # decoupled (AdamW), on weights only: biases are not decayed
@@ -29,8 +42,29 @@ class TrainConfig:
     precision: str = "32-true"
     patience: int | None = None  # stop after this many validations without a lower val/loss
     keep: Literal["best", "last"] = "best"  # weights saved at the end: best validation loss, or last
-    checkpoint_every: int | None = None  # also checkpoint every N steps (default: each epoch)
+    checkpoint_every: int | None = None  # also checkpoint every N steps
+    checkpoint_minutes: float = 1.0  # checkpoint at least this often (kill -9 loses at most this much)
     eval_samples: int = 64  # samples drawn for samples.png
+    max_parameters: int = 50_000_000  # refuse to build a larger model (see dgm.models.size)
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "steps", "batch_size", "devices", "num_nodes", "patience", "checkpoint_every"):
+            _at_least(key, getattr(self, key), 1)
+        _at_least("eval_samples", self.eval_samples, 1)
+        _at_least("max_parameters", self.max_parameters, 1)
+        for key in ("minutes", "lr", "grad_clip", "checkpoint_minutes"):
+            _positive(key, getattr(self, key))
+        _at_least("weight_decay", self.weight_decay, 0)
+        if not (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED):
+            raise ConfigError(f"seed must be an integer in 0..{MAX_SEED}, got {self.seed!r} ({hint('seed')})")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r} (train.betas)")
+        if self.accelerator not in ACCELERATORS:
+            raise ConfigError(
+                f"accelerator must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r} ({hint('accelerator')})"
+            )
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     @property
     def default_epochs(self) -> int | None:
@@ -38,3 +72,36 @@ class TrainConfig:
         if self.epochs is None and self.steps is None and self.minutes is None:
             return 20
         return self.epochs
+
+    def budget(self) -> str:
+        """The budget in words, e.g. "300 epochs or 10 minutes, whichever comes first"."""
+        parts = []
+        if self.default_epochs is not None:
+            parts.append(f"{self.default_epochs} epoch{'s' * (self.default_epochs != 1)}")
+        if self.steps is not None:
+            parts.append(f"{self.steps} step{'s' * (self.steps != 1)}")
+        if self.minutes is not None:
+            parts.append(f"{self.minutes:g} minute{'s' * (self.minutes != 1)}")
+        return " or ".join(parts) + (", whichever comes first" if len(parts) > 1 else "")
+
+
+def hint(key: str) -> str:
+    """Where ``key`` is set: its command-line option and its config-file name."""
+    return f"--{key.replace('_', '-')} or train.{key}"
+
+
+def _at_least(key: str, value, low: int) -> None:
+    if value is None:
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value < low:
+        what = "a positive integer" if low == 1 else f"at least {low}"
+        raise ConfigError(f"{key} must be {what}, got {value!r} ({hint(key)})")
+
+
+def _positive(key: str, value) -> None:
+    if value is None:
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value <= 0:
+        raise ConfigError(f"{key} must be a number greater than 0, got {value!r} ({hint(key)})")

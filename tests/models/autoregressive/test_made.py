@@ -228,6 +228,18 @@ def test_errors_name_the_problem():
     assert dgm.build("made", data=BINARY, hidden="8,8").config.hidden == (8, 8)
 
 
+def test_continuous_data_is_refused_naming_the_registered_models_that_take_it():
+    with pytest.raises(DataError) as err:
+        dgm.build("made", data=DataInfo((5,), "continuous"))
+    takers = [row["name"] for row in dgm.list_models() if "continuous" in row["data"]]
+    assert "independent" in takers and "made" not in takers
+    assert str(err.value) == (
+        "model 'made' takes binary or discrete data, got continuous data of shape (5,); "
+        f"models that take continuous data: {', '.join(takers)}"
+    )
+    assert MADE.data_fix(DataInfo((5,), "ordinal")) == "no model takes ordinal data yet"  # type: ignore[arg-type]
+
+
 def test_default_ensemble_uses_every_mask_set():
     assert MADE(MADEConfig(data=BINARY, hidden=(4,))).eval_sets == MADEConfig.num_masks
     assert MADE(MADEConfig(data=BINARY, hidden=(4,), num_masks=3)).eval_sets == 3

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm import rng
+from dgm.data.info import DataInfo
 from dgm.errors import ConfigError, DataError
 from dgm.models.base import GenerativeModel, ModelConfig, as_batch
 from dgm.models.discrete import discrete_log_prob
@@ -77,19 +78,26 @@ class MADEConfig(ModelConfig):
 def mask_sets(config: MADEConfig) -> tuple[Tensor, Tensor]:
     """Orderings (K, D) and hidden degrees (K, sum(hidden)) of the K = ``num_masks`` mask sets.
 
-    Drawn from a generator seeded with ``mask_seed``, so the same config gives the same sets.
-    Set 0 uses the configured ``order``; the other sets share it, or draw their own random
-    ordering when ``order_agnostic``.
+    Drawn on the CPU from a generator seeded with ``mask_seed``, so the same config gives the
+    same sets whatever the default device (also on the meta device, where a model is built to
+    count its parameters). Set 0 uses the configured ``order``; the other sets share it, or
+    draw their own random ordering when ``order_agnostic``.
     """
     dim = config.data.dim
-    gen = torch.Generator().manual_seed(config.mask_seed)
-    base = torch.arange(dim) if config.order == "natural" else random_order(dim, gen)
-    orders, degrees = [], []
-    for k in range(config.num_masks):
-        order = random_order(dim, gen) if config.order_agnostic and k > 0 else base
-        orders.append(order)
-        degrees.append(torch.cat(made_degrees(order, config.hidden, gen)[1:]))
-    return torch.stack(orders), torch.stack(degrees)
+    with torch.device("cpu"):  # where the generator is
+        gen = torch.Generator().manual_seed(config.mask_seed)
+        base = torch.arange(dim) if config.order == "natural" else random_order(dim, gen)
+        orders, degrees = [], []
+        for k in range(config.num_masks):
+            order = random_order(dim, gen) if config.order_agnostic and k > 0 else base
+            orders.append(order)
+            degrees.append(torch.cat(made_degrees(order, config.hidden, gen)[1:]))
+        return torch.stack(orders), torch.stack(degrees)
+
+
+def outputs_per_dim(info: DataInfo) -> int:
+    """Outputs per dimension: one logit (Bernoulli) or one per level (categorical)."""
+    return 1 if info.support == "binary" else int(info.levels or 0)
 
 
 def _rebuild_masks(model: MADE, incompatible_keys) -> None:
@@ -114,8 +122,7 @@ class MADE(GenerativeModel):
         super().__init__(config)
         info, hidden = config.data, config.hidden
         dim = info.dim
-        # outputs per dimension: one logit (Bernoulli) or one per level (categorical)
-        self.per_dim = 1 if info.support == "binary" else int(info.levels)
+        self.per_dim = outputs_per_dim(info)
         self.input_scale = 1.0 / (self.per_dim - 1) if self.per_dim > 1 else 1.0  # inputs in [0, 1]
         sizes = (dim, *hidden)
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
@@ -125,8 +132,9 @@ class MADE(GenerativeModel):
             self.cond_hidden = nn.Embedding(info.num_classes, hidden[0])
             self.cond_out = nn.Embedding(info.num_classes, dim * self.per_dim)
         orders, degrees = mask_sets(config)
-        self.register_buffer("orders", orders)  # (K, D): orders[k, i] = dimension at step i
-        self.register_buffer("hidden_degrees", degrees)  # (K, sum(hidden))
+        device = self.out.weight.device  # the masks are built where the weights are (no memory on meta)
+        self.register_buffer("orders", orders.to(device))  # (K, D): orders[k, i] = dimension at step i
+        self.register_buffer("hidden_degrees", degrees.to(device))  # (K, sum(hidden))
         self._train_mask = 0  # mask set of the next training step
         self.build_masks()
         self.register_load_state_dict_post_hook(_rebuild_masks)
@@ -144,6 +152,19 @@ class MADE(GenerativeModel):
             )
         if config.data.support == "discrete" and (config.data.levels or 0) < 2:
             raise DataError(f"made needs the number of levels of discrete data, got {config.data.describe()}")
+
+    @classmethod
+    def shrink_hints(cls, config: MADEConfig) -> tuple[str, ...]:
+        """Narrower hidden layers, no direct connections, and for discrete data with many levels
+        binarizing (one logit per dimension instead of one per level)."""
+        info = config.data
+        per_dim = outputs_per_dim(info)
+        hints = [f"shrink it with --set hidden=... (now {','.join(map(str, config.hidden))})"]
+        if config.direct:
+            hints.append(f"drop the direct connections with --set direct=false ({info.dim**2 * per_dim:,} parameters)")
+        if per_dim > 2:
+            hints.append(f"binarize the data with --transform binarize (1 logit per dimension instead of {per_dim})")
+        return tuple(hints)
 
     @property
     def eval_sets(self) -> int:
