@@ -16,6 +16,7 @@ TINY: dict[str, dict] = {
     "independent": {},
     "fvsbn": {},
     "made": {"hidden": (12, 12)},
+    "gmm": {"components": 3},
 }
 
 INFOS = {

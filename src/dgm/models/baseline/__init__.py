@@ -1,3 +1,3 @@
 """Baselines: the simplest models, against which every other model is measured."""
 
-from dgm.models.baseline import independent  # noqa: F401
+from dgm.models.baseline import gmm, independent  # noqa: F401
