@@ -194,9 +194,13 @@ def train(
 
     Example: dgm train made --data mnist5k --transform binarize --epochs 500 --patience 30 --out runs/made
     """
+    out_dir = out
     try:
         with contextlib.redirect_stdout(sys.stderr):  # progress bars and Lightning's messages
             run_dir = _train(locals())
+    except KeyboardInterrupt:  # after training, while the results were being written
+        where = f" --out {out_dir}" if out_dir else " --out RUN"
+        fail(f"interrupted; the last checkpoint is kept: 'dgm train --resume{where}' finishes the run", 130)
     except DgmError as e:
         from dgm.train.engine import TrainingInterrupted
 
