@@ -14,6 +14,7 @@ run has budget left.
 
 from __future__ import annotations
 
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,11 +111,18 @@ def _first_line(error: BaseException) -> str:
 def read_checkpoint(path: Path, model: torch.nn.Module, run_dir) -> CheckpointInfo:
     """Load ``path`` safely (tensors and plain containers only) and check that it is a Lightning
     checkpoint of ``model``; raise a one-line :class:`RunError` naming the fix otherwise."""
-    fix = f"delete it to resume from an older one, or start the run again with 'dgm train ... --out {run_dir} --overwrite'"
+    fix = f"delete it and resume without it, or start the run again with 'dgm train ... --out {run_dir} --overwrite'"
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as e:  # noqa: BLE001  (pickle and zip errors come in many types)
-        raise RunError(f"{path} is not a checkpoint dgm can load safely ({_first_line(e)}); {fix}") from None
+    except Exception as e:  # noqa: BLE001  (pickle, zip and format errors come in many types)
+        # torch's own message suggests weights_only=False: never for a file of unknown origin
+        objects = isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e)
+        why = (
+            "it holds pickled Python objects, which could run code when loaded"
+            if objects
+            else "it is not a whole PyTorch checkpoint: cut short, or of another format"
+        )
+        raise RunError(f"{path} is not a checkpoint dgm can load safely ({why}); {fix}") from None
     if not isinstance(ckpt, dict) or not {"state_dict", "global_step", "loops"} <= set(ckpt):
         raise RunError(f"{path} is not a Lightning checkpoint of a dgm run; {fix}")
     expected = {f"model.{k}" for k in model.state_dict()}

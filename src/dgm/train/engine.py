@@ -314,7 +314,7 @@ def stop_message(trainer: L.Trainer, config: TrainConfig, timer: Timer, early: E
     kept = ""
     if config.keep == "best" and best.best_state is not None:
         kept = f"; keeping the weights of step {best.best_step} (val/loss {best.best_score:.4g})"
-    return f"stopped at step {trainer.global_step}, epoch {trainer.current_epoch}: {why}{kept}"
+    return f"stopped at step {trainer.global_step}: {why}{kept}"
 
 
 def save_progress(run_dir: Path, task: GenerativeTask, best: BestWeights, timer: Timer, trainer, config) -> None:
