@@ -201,6 +201,15 @@ def check_out_path(out: Path) -> None:
         raise ConfigError(f"--out {str(out)!r}: no permission to write in {str(existing)!r}")
 
 
+def check_run_free(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to start a new run (neither ``resume`` nor ``overwrite``) in a folder holding one."""
+    if not resume and not overwrite and (Path(run_dir) / CONFIG).is_file():
+        raise RunError(
+            f"{str(run_dir)!r} already holds a run; pass --resume to continue it, --overwrite to "
+            "start it again, or choose another --out"
+        )
+
+
 def remove_run(run_dir) -> None:
     """Delete what a run wrote in ``run_dir`` (for ``--overwrite``); other files stay."""
     for name in RUN_FILES:

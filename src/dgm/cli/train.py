@@ -220,7 +220,7 @@ def train(
 def _train(opts: dict[str, Any]) -> Path:
     from dgm.config import from_dict, override
     from dgm.hardware import check_accelerator
-    from dgm.runs import check_out_path
+    from dgm.runs import check_out_path, check_run_free
     from dgm.train.config import BUDGET_KEYS, TrainConfig
 
     if opts["resume"] and opts["overwrite"]:
@@ -229,6 +229,7 @@ def _train(opts: dict[str, Any]) -> Path:
     out = opts["out"] or (Path(file["out"]) if "out" in file else None)
     if out is not None:
         check_out_path(out)
+        check_run_free(out, opts["resume"], opts["overwrite"])
     model_sets, train_sets = split_sets(opts["set_"] or [])
     values = train_values(opts, file)
     if opts["resume"]:

@@ -38,6 +38,7 @@ from dgm.runs import (
     WEIGHTS,
     RunRecord,
     check_out_path,
+    check_run_free,
     read_metrics,
     remove_run,
     save_weights,
@@ -121,15 +122,10 @@ def prepare_run_dir(
     if resume and overwrite:
         raise ConfigError("--resume continues a run and --overwrite starts it again; pass one of them")
     check_out_path(run_dir)
-    holds_run = (run_dir / CONFIG).is_file()
+    check_run_free(run_dir, resume, overwrite)
     if not resume:
-        if holds_run and not overwrite:
-            raise RunError(
-                f"{str(run_dir)!r} already holds a run; pass --resume to continue it, --overwrite to "
-                "start it again, or choose another --out"
-            )
         return None
-    if not holds_run:
+    if not (run_dir / CONFIG).is_file():
         raise RunError(f"nothing to resume in {str(run_dir)!r}: it has no {CONFIG}; train it without --resume")
     path = newest_checkpoint(run_dir)
     if path is None:
