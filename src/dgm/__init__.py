@@ -11,10 +11,10 @@ import it.
 
 import os
 
-# OpenMP threads that spin while waiting collapse when anything else runs on the machine: MADE
-# training on 2 cores beside one busy process ran at 2.3 steps/s with the default active wait
-# and at 24 with passive waiting (benchmarks/thread_contention.py). It must be set before torch
-# is first imported; a value the user set is kept.
+# OpenMP threads that spin while waiting collapse when anything else runs on the machine: the
+# default MADE trained at 1.0 step/s with the default active wait and 7.6 with passive waiting on
+# 2 cores beside two busy loops (python benchmarks/thread_contention.py). It must be set before
+# torch is first imported; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from dgm.data.info import DataInfo  # noqa: E402
