@@ -108,9 +108,8 @@ class GenerativeTask(L.LightningModule):
     def _log_terms(self, prefix: str, out: dict, n: int, on_step: bool = True) -> None:
         """Log every scalar term; only the loss goes on the progress bar."""
         for key, value in out.items():
-            if (
-                torch.is_tensor(value) and value.numel() == 1 and torch.isfinite(value)
-            ):  # a skipped step's NaN stays out
+            # a skipped step's NaN stays out of the epoch means
+            if torch.is_tensor(value) and value.numel() == 1 and torch.isfinite(value):
                 self.log(
                     f"{prefix}/{key}",
                     value.detach(),
