@@ -7,6 +7,14 @@ import torch
 from dgm.errors import ConfigError
 
 
+def is_worker_process() -> bool:
+    """True in the extra processes of a multi-process (DDP) run: they re-run the command and must
+    not check or write run files."""
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0
+
+
 def machine_summary() -> str:
     """E.g. "2 CPU cores, no CUDA GPU"."""
     import os

@@ -202,8 +202,11 @@ def check_out_path(out: Path) -> None:
 
 
 def check_run_free(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to start a new run (neither ``resume`` nor ``overwrite``) in a folder holding one."""
-    if not resume and not overwrite and (Path(run_dir) / CONFIG).is_file():
+    """Refuse to start a new run (neither ``resume`` nor ``overwrite``) in a folder holding one.
+    The extra processes of a DDP run skip the check: they join the run their first process began."""
+    from dgm.hardware import is_worker_process
+
+    if not resume and not overwrite and (Path(run_dir) / CONFIG).is_file() and not is_worker_process():
         raise RunError(
             f"{str(run_dir)!r} already holds a run; pass --resume to continue it, --overwrite to "
             "start it again, or choose another --out"

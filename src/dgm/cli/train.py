@@ -208,8 +208,8 @@ def train(
             typer.echo("", err=True)  # end the progress bar's line
             fail(str(e), SIGNAL_EXIT[e.signal_name])
         fail(str(e))
+    from dgm.hardware import is_worker_process
     from dgm.runs import read_metrics
-    from dgm.train.engine import is_worker_process
 
     if is_worker_process():
         return

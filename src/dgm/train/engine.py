@@ -30,7 +30,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from dgm.config import to_dict
 from dgm.errors import ConfigError, DgmError, RunError
 from dgm.eval import evaluate, quick_groups
-from dgm.hardware import check_accelerator
+from dgm.hardware import check_accelerator, is_worker_process
 from dgm.models.base import GenerativeModel
 from dgm.runs import (
     CONFIG,
@@ -68,11 +68,6 @@ class TrainingInterrupted(RunError):
             f"training interrupted ({signal_name}) at step {step}; checkpoint and weights saved in {run_dir}; "
             f"continue with: dgm train --resume --out {run_dir}"
         )
-
-
-def is_worker_process() -> bool:
-    """True in the extra processes of a multi-process run (they must not write run files)."""
-    return int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0
 
 
 class _DropAdverts(logging.Filter):
