@@ -11,6 +11,7 @@ import random
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -26,16 +27,23 @@ SMALL = [*TRAIN_SMALL_MADE, "--set", "hidden=32"]  # digits: 32 steps per epoch 
 
 
 def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
-    )
+    """Start ``dgm *args``; its output goes to a file (a pipe nobody reads would fill and block it)."""
+    log = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cli_command(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=cli_env())
+    proc.log = log
+    return proc
+
+
+def output_of(proc: subprocess.Popen) -> str:
+    proc.log.seek(0)
+    return proc.log.read()
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while not condition():
         if proc.poll() is not None:
-            pytest.fail(f"the run ended before the condition held:\n{proc.stderr.read()[-2000:]}")
+            pytest.fail(f"the run ended before the condition held:\n{output_of(proc)[-2000:]}")
         if time.time() > deadline:
             proc.kill()
             pytest.fail("condition not reached in time")
@@ -91,7 +99,8 @@ def test_ctrl_c_and_sigterm_save_a_checkpoint_and_the_weights_and_resume_continu
         wait_for(lambda: ckpt.is_file() and _step(ckpt) > (steps[-1] if steps else 0), proc)
         time.sleep(1)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
+        err = output_of(proc)
         assert proc.returncode == code, err[-2000:]
         message = [line for line in err.splitlines() if line.startswith("error:")]
         assert len(message) == 1 and "dgm train --resume --out" in message[0]
@@ -114,7 +123,9 @@ def _step(path) -> int:
 
 def test_resume_with_a_new_budget_totals_and_drops_metrics_of_older_weights(tmp_path):
     run = tmp_path / "run"
-    run_cli(*SMALL, "--epochs", "1", "--out", str(run))
+    out = run_cli(*SMALL, "--epochs", "1", "--out", str(run))
+    # in a log or a pipe, progress is a line per epoch, not a bar redrawn many times a second
+    assert "\r" not in out.stderr and "epoch 0  step 32  val/loss" in out.stderr
     first = read_metrics(run)
     assert first["steps"]["value"] == 32
     model, dataset = dgm.load(run), load_dataset_of(run)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import sys
+import time
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ProgressBar, RichProgressBar
 
 
 class BestWeights(L.Callback):
@@ -86,12 +88,52 @@ class RichBar(_WithoutVersion, RichProgressBar):
     """Lightning's rich progress bar without ``v_num``."""
 
 
-class PlainBar(_WithoutVersion, TQDMProgressBar):
-    """Lightning's tqdm progress bar without ``v_num`` (used when output is not a terminal)."""
+class LogLines(_WithoutVersion, ProgressBar):
+    """Progress for logs and CI: one line per epoch at most every ``seconds`` (and after the first
+    and last epoch), instead of a bar redrawn many times a second that fills log files and pipes.
+
+    ``epoch 49  step 1600  train/loss_epoch 19.9  val/loss 21.4  58.9 steps/s``
+    """
+
+    def __init__(self, seconds: float = 30.0):
+        super().__init__()
+        self.seconds = seconds
+        self._enabled = True
+        self._last_time = 0.0
+        self._last_step = 0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def on_train_start(self, trainer, module) -> None:
+        self._last_time, self._last_step = time.monotonic(), trainer.global_step
+        self._first = True
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if self._first or time.monotonic() - self._last_time >= self.seconds:
+            self._write(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        if trainer.global_step > self._last_step:
+            self._write(trainer, module)
+
+    def _write(self, trainer, module) -> None:
+        now = time.monotonic()
+        speed = (trainer.global_step - self._last_step) / max(now - self._last_time, 1e-9)
+        shown = {k: v for k, v in self.get_metrics(trainer, module).items() if not k.endswith("_step")}
+        values = "  ".join(f"{k} {float(v):.4g}" for k, v in shown.items() if isinstance(v, (int, float)))
+        if self._enabled and trainer.is_global_zero:
+            print(f"epoch {trainer.current_epoch}  step {trainer.global_step}  {values}  {speed:.1f} steps/s", file=sys.stderr, flush=True)
+        self._last_time, self._last_step, self._first = now, trainer.global_step, False
 
 
 def progress_bar() -> L.Callback:
-    """A rich bar in a terminal; a plain one in logs and CI."""
-    import sys
-
-    return RichBar() if sys.stderr.isatty() else PlainBar(refresh_rate=50)
+    """A rich bar in a terminal; a line now and then in logs, pipes and CI."""
+    return RichBar() if sys.stderr.isatty() else LogLines()
