@@ -17,6 +17,12 @@ TINY: dict[str, dict] = {
     "fvsbn": {},
     "made": {"hidden": (12, 12)},
     "gmm": {"components": 3},
+    "nice": {"layers": 2, "hidden": (8,)},
+    "realnvp": {"layers": 2, "hidden": (8,), "couplings": 1, "channels": 4, "levels": 1},
+    "glow": {"depth": 2, "hidden": (8,), "channels": 4, "levels": 1},
+    "maf": {"layers": 2, "hidden": (8,)},
+    "iaf": {"layers": 2, "hidden": (8,)},
+    "nsf": {"layers": 2, "hidden": (8,), "bins": 4},
 }
 
 INFOS = {

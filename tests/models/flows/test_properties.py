@@ -1,0 +1,169 @@
+"""Normalizing flows on random, non-identity parameters: invertibility, exact log-densities,
+normalisation, sampling, numerical safety, conditioning and configuration errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dgm
+from dgm.data.info import DataInfo
+from dgm.data.targets import midpoint_grid
+from dgm.errors import ConfigError, DataError
+from dgm.models.flows.base import standard_normal_log_prob
+from dgm.models.size import MAX_PARAMETERS, count_parameters
+from dgm.nn.bijectors import ActNorm, jacobian_ladj
+from dgm.registry import get, make_config
+from tests.models.flows import PRESETS, SHAPES, labels, make_flow
+from tests.nn.bijectors import assert_ladj_matches_autograd, assert_round_trip
+
+CASES = [(p, s, c) for p in PRESETS for s in SHAPES for c in (False, True)]
+IDS = [f"{p}-{s}{'-cond' if c else ''}" for p, s, c in CASES]
+
+
+def event_batch(model, n: int = 4, seed: int = 1, scale: float = 1.5) -> torch.Tensor:
+    """Points (n, *event) as the flow sees them, in the model's dtype."""
+    gen = torch.Generator().manual_seed(seed)
+    return scale * torch.randn((n, *model.event_shape), generator=gen, dtype=model.dtype)
+
+
+@pytest.mark.parametrize("preset, shape, conditional", CASES, ids=IDS)
+def test_inverse_reconstructs_and_log_dets_match_autograd(preset, shape, conditional):
+    model = make_flow(preset, SHAPES[shape], conditional)
+    x = event_batch(model)
+    cond = labels(len(x), conditional)
+    assert_round_trip(model.flow, x, cond)
+    assert_ladj_matches_autograd(model.flow, x, cond)
+    z, _ = model.flow(x, cond)
+    expected = standard_normal_log_prob(z) + jacobian_ladj(model.flow, x, cond)
+    log_p = model.log_prob(x.reshape(len(x), *SHAPES[shape]), cond)
+    torch.testing.assert_close(log_p, expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_2d_density_integrates_to_one(preset):
+    model = make_flow(preset, (2,), conditional=True)
+    cond = torch.tensor([1])
+    x = model.sample(20_000, cond=cond, generator=torch.Generator().manual_seed(0))
+    low, high = x.min().item() - 2.0, x.max().item() + 2.0  # the samples' box, with room for the tails
+    grid, area = midpoint_grid(low, high, (high - low) / 500)
+    with torch.no_grad():
+        mass = model.log_prob(grid, cond.expand(len(grid))).exp().sum().item() * area
+    assert mass == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("preset, shape, conditional", CASES, ids=IDS)
+def test_samples_scored_by_log_prob_agree_with_the_density_of_sampling(preset, shape, conditional):
+    model = make_flow(preset, SHAPES[shape], conditional)
+    cond = labels(32, conditional)
+    x, log_p = model.sample_and_log_prob(32, cond, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (32, *SHAPES[shape])
+    torch.testing.assert_close(model.log_prob(x, cond), log_p, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("preset, shape", [(p, s) for p in PRESETS for s in SHAPES])
+def test_no_nan_or_inf_far_from_the_data(preset, shape, dtype):
+    model = make_flow(preset, SHAPES[shape], conditional=True, dtype=dtype).train()
+    for layer in model.modules():  # keep the random parameters instead of a fit to this batch
+        if isinstance(layer, ActNorm):
+            layer.initialized.fill_(True)
+    signs = torch.tensor([1.0, -1.0, 1.0, -1.0]).view(4, *[1] * len(SHAPES[shape]))
+    x = (1e4 * signs * torch.ones(4, *SHAPES[shape])).to(dtype)
+    x[1::2, ..., 0] = 0.0  # some dimensions far out, others at the origin
+    log_p = model.log_prob(x, labels(4, True))
+    assert torch.isfinite(log_p).all()
+    (-log_p.mean()).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_splines_are_the_identity_in_their_tails(dtype):
+    model = make_flow("nsf", (3,), dtype=dtype)  # couplings without LU: tails stay tails
+    norm = model.flow.bijectors[0]
+    bound = model.config.bound
+    signs = torch.tensor([[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0], [1.0, 1.0, -1.0]], dtype=dtype)
+    # points whose standardised coordinates are all beyond the bound, one just so
+    standardised = signs * torch.tensor([[bound + 1e-3], [2 * bound], [1e3]], dtype=dtype)
+    x = norm.inverse(standardised)[0].detach()
+    z, ladj_norm = norm(x)
+    expected = standard_normal_log_prob(z) + ladj_norm
+    log_p = model.log_prob(x)
+    assert torch.isfinite(log_p).all()
+    torch.testing.assert_close(log_p, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model.flow.inverse(model.flow(x)[0])[0], x)
+
+
+@pytest.mark.parametrize("preset, shape", [(p, s) for p in PRESETS for s in SHAPES])
+def test_temperature_zero_and_the_generator_fix_the_samples(preset, shape):
+    model = make_flow(preset, SHAPES[shape], dtype=torch.float32)
+    mode = model.sample(3, generator=torch.Generator().manual_seed(0), temperature=0.0)
+    image_of_zero = model.flow.inverse(torch.zeros(1, *model.event_shape))[0].reshape(1, *SHAPES[shape])
+    torch.testing.assert_close(mode, image_of_zero.expand_as(mode))
+    a = model.sample(4, generator=torch.Generator().manual_seed(5))
+    b = model.sample(4, generator=torch.Generator().manual_seed(5))
+    cooler = model.sample(4, generator=torch.Generator().manual_seed(5), temperature=0.5)
+    assert torch.equal(a, b) and not torch.allclose(a, cooler)
+    with pytest.raises(ConfigError, match="temperature"):
+        model.sample(2, temperature=-1.0)
+
+
+@pytest.mark.parametrize("preset", ["nsf", "nsf-ar-lu"])
+def test_a_conditional_nsf_samples_and_scores_by_label(preset):
+    model = make_flow(preset, (3,), conditional=True, dtype=torch.float32)
+    draws = [model.sample(64, cond=torch.tensor(k), generator=torch.Generator().manual_seed(0)) for k in range(3)]
+    assert not torch.allclose(draws[0], draws[1], atol=1e-3) and not torch.allclose(draws[1], draws[2], atol=1e-3)
+    x = draws[0]
+    assert not torch.allclose(model.log_prob(x, torch.tensor(0)), model.log_prob(x, torch.tensor(1)))
+    with pytest.raises(ConfigError, match="cond"):
+        model.sample(2)
+
+
+def test_standardize_fits_an_actnorm_to_the_first_training_batch():
+    info = DataInfo((2,), "continuous")
+    model = dgm.build("nsf", data=info).train()
+    x = torch.randn(256, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([50.0, 0.1]) + 100.0
+    model.loss(x)
+    norm = model.flow.bijectors[0]
+    assert isinstance(norm, ActNorm) and bool(norm.initialized)
+    z = norm(x)[0].detach()
+    torch.testing.assert_close(z.mean(0), torch.zeros(2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.std(0, correction=0), torch.ones(2), atol=1e-4, rtol=0)
+    bare = dgm.build("nsf", data=info, standardize=False)
+    assert not any(isinstance(m, ActNorm) for m in bare.modules())
+
+
+@pytest.mark.parametrize("name", ["realnvp", "glow"])
+def test_images_that_cannot_be_squeezed_are_refused_with_the_fix(name):
+    with pytest.raises(DataError, match=r"multiples of 4.*size=N.*levels=1"):
+        dgm.build(name, data=DataInfo((1, 14, 10), "continuous"))
+    with pytest.raises(DataError, match=r"size=N") as info:
+        dgm.build(name, data=DataInfo((1, 7, 7), "continuous"), levels=1)
+    assert "--set levels" not in str(info.value)  # no number of levels fits a 7x7 image
+    assert dgm.build(name, data=DataInfo((1, 14, 10), "continuous"), levels=1).sample(1).shape == (1, 1, 14, 10)
+
+
+def test_bad_flow_configs_are_refused():
+    vector = DataInfo((2,), "continuous")
+    with pytest.raises(ConfigError, match="kind=autoregressive"):
+        dgm.build("nsf", data=DataInfo((1,), "continuous"))
+    assert dgm.build("nsf", data=DataInfo((1,), "continuous"), kind="autoregressive").sample(2).shape == (2, 1)
+    for name, key in [("nsf", "bins"), ("nice", "layers"), ("maf", "layers"), ("glow", "depth"), ("realnvp", "layers")]:
+        with pytest.raises(ConfigError, match=key):
+            dgm.build(name, data=vector, **{key: 0})
+    with pytest.raises(ConfigError, match="levels"):
+        dgm.build("glow", data=DataInfo((1, 8, 8), "continuous"), levels=0)
+
+
+@pytest.mark.parametrize("name", ["realnvp", "maf", "nsf"])
+def test_toy_defaults_have_at_most_50_000_parameters(name):
+    model = dgm.build(name, data=DataInfo((2,), "continuous"))
+    assert 10_000 < sum(p.numel() for p in model.parameters()) <= 50_000
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("name", ["realnvp", "glow"])
+def test_image_defaults_fit_the_parameter_limit(name, shape):
+    count = count_parameters(get(name), make_config(name, DataInfo(shape, "continuous")))
+    assert count is not None and 100_000 < count <= MAX_PARAMETERS
