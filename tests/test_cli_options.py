@@ -96,3 +96,33 @@ def test_sample_and_eval_refuse_devices_and_seeds_that_do_not_exist(tmp_path, co
     save_weights(run, model)
     result = invoke([command, str(run), *extra])
     assert_one_line_error(result, needle)
+
+
+def untrained_run(run, name: str, spec: str, transforms: tuple[str, ...] = (), **config):
+    """A run directory holding an untrained ``name`` for ``spec``, written without training."""
+    import dgm
+    from dgm.config import to_dict
+    from dgm.runs import RunRecord, save_weights, write_record
+
+    model = dgm.build(name, data=dgm.load_dataset(spec, transforms=list(transforms)), **config)
+    write_record(run, RunRecord(model=name, config=to_dict(model.config), data={"spec": spec, "transforms": list(transforms)}))
+    save_weights(run, model)
+    return run
+
+
+def test_sample_temperature_scales_a_flows_noise_and_is_refused_where_it_means_nothing(tmp_path):
+    import numpy as np
+
+    run = untrained_run(tmp_path / "nsf", "nsf", "toy2d:gmm8", layers=2)
+    for t in ("1", "0"):
+        result = invoke(["sample", str(run), "-n", "5", "--temperature", t, "--out", str(tmp_path / f"t{t}.npy")])
+        assert result.exit_code == 0, result.output
+    at_one, at_zero = np.load(tmp_path / "t1.npy"), np.load(tmp_path / "t0.npy")
+    assert len(np.unique(at_one, axis=0)) == 5 and len(np.unique(at_zero, axis=0)) == 1  # T = 0: the mode's image
+    assert invoke(["sample", str(run), "--temperature", "0.5", "--out", str(tmp_path / "t.png")]).exit_code == 0
+    bad = invoke(["sample", str(run), "--temperature", "-1", "--out", str(tmp_path / "bad.npy")])
+    assert_one_line_error(bad, "temperature must be a number >= 0")
+    other = untrained_run(tmp_path / "independent", "independent", "digits", ("binarize",))
+    refused = invoke(["sample", str(other), "--temperature", "0.5", "--out", str(tmp_path / "i.npy")])
+    assert_one_line_error(refused, "model 'independent' does not sample with a temperature")
+    assert not (tmp_path / "i.npy").exists() and not (tmp_path / "bad.npy").exists()

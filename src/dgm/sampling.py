@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from dgm.errors import ConfigError
 from dgm.models.base import GenerativeModel
 from dgm.rng import make_generator
 
@@ -23,11 +24,18 @@ def sample_labels(model: GenerativeModel, n: int, classes: Sequence[int] | None 
 
 @torch.no_grad()
 def draw_samples(
-    model: GenerativeModel, n: int, seed: int | None = 0, cond: Tensor | None = None, batch_size: int = 1000
+    model: GenerativeModel,
+    n: int,
+    seed: int | None = 0,
+    cond: Tensor | None = None,
+    batch_size: int = 1000,
+    temperature: float | None = None,
 ) -> Tensor:
     """``n`` samples in model space on the CPU, drawn ``batch_size`` at a time from one generator
     seeded with ``seed``, so a seed (and batch size) always gives the same samples. Conditional
-    models get ``cond`` (default: :func:`sample_labels`)."""
+    models get ``cond`` (default: :func:`sample_labels`); models with ``has_temperature`` take a
+    ``temperature`` (None: the model's own, T = 1)."""
+    options = {} if temperature is None else {"temperature": check_temperature(model, temperature)}
     was_training = model.training
     model.eval()
     if cond is None:
@@ -36,6 +44,17 @@ def draw_samples(
     out = []
     for i in range(0, n, batch_size):
         c = None if cond is None else cond[i : i + batch_size].to(model.device)
-        out.append(model.sample(min(batch_size, n - i), cond=c, generator=generator).cpu())
+        out.append(model.sample(min(batch_size, n - i), cond=c, generator=generator, **options).cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+def check_temperature(model: GenerativeModel, temperature: float) -> float:
+    """``temperature`` if ``model`` samples with one and it is a number >= 0; else a ConfigError."""
+    if not model.has_temperature:
+        raise ConfigError(
+            f"model '{model.name}' does not sample with a temperature; leave it out (flows take one)"
+        )
+    if not temperature >= 0 or temperature == float("inf"):
+        raise ConfigError(f"temperature must be a number >= 0 (1 samples the model), got {temperature}")
+    return float(temperature)

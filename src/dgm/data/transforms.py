@@ -36,6 +36,7 @@ from torch import Tensor
 from dgm import rng
 from dgm.data.info import DataInfo
 from dgm.errors import DataError
+from dgm.nn.bijectors.logit import Logit as LogitBijector
 
 # ----- the mathematics: one pure function per transform --------------------------------------
 
@@ -71,23 +72,16 @@ def affine_inverse(y: Tensor, low: Tensor, factor: Tensor, new_low: float) -> Te
 
 
 def logit(x: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
-    """y = logit(s) = log s - log(1 - s) with s = α + (1 - 2α) x, for x in [0, 1] (RealNVP).
-
-    ladj = sum_d [log(1 - 2α) - log s_d - log(1 - s_d)]. 1 - s is computed as
-    α + (1 - 2α)(1 - x) so values near 1 keep their precision.
-    """
-    s = alpha + (1 - 2 * alpha) * x
-    one_minus_s = alpha + (1 - 2 * alpha) * (1 - x)
-    y = torch.log(s) - torch.log(one_minus_s)
-    s64 = alpha + (1 - 2 * alpha) * x.to(torch.float64)
-    one_minus_s64 = alpha + (1 - 2 * alpha) * (1 - x.to(torch.float64))
-    per_dim = math.log(1 - 2 * alpha) - torch.log(s64) - torch.log(one_minus_s64)
-    return y, per_dim.flatten(1).sum(dim=1)
+    """y = logit(s) with s = α + (1 - 2α) x, for x in [0, 1] (RealNVP): the
+    :class:`~dgm.nn.bijectors.Logit` bijector, with its ladj summed in float64."""
+    y, _ = LogitBijector(alpha)(x)
+    _, ladj = LogitBijector(alpha)(x.to(torch.float64))
+    return y, ladj
 
 
 def logit_inverse(y: Tensor, alpha: float) -> Tensor:
     """x = (sigmoid(y) - α) / (1 - 2α), the inverse of :func:`logit`, clipped to [0, 1]."""
-    return ((torch.sigmoid(y) - alpha) / (1 - 2 * alpha)).clamp(0.0, 1.0)
+    return LogitBijector(alpha).inverse(y)[0].clamp(0.0, 1.0)
 
 
 def _zero_ladj(x: Tensor) -> Tensor:

@@ -13,6 +13,8 @@ its capabilities as class attributes, which evaluation code reads instead of pro
 - ``can_condition``: the model accepts class labels ``cond`` when its config sets
   ``conditional=True``.
 - ``supports``: the data supports (binary / discrete / continuous) the model can take.
+- ``has_temperature``: ``sample(n, cond, generator, temperature=T)`` scales the model's noise
+  by T (T < 1: fewer, more typical samples; a flow's base draws, say).
 - ``parts``: the ordered parameter groups trained with their own optimizers, one step each
   per batch (a GAN declares ``("discriminator", "generator")``); most models have one part.
 
@@ -76,6 +78,7 @@ class GenerativeModel(nn.Module):
     importance_weighted: ClassVar[bool] = False
     has_latent: ClassVar[bool] = False
     can_condition: ClassVar[bool] = False
+    has_temperature: ClassVar[bool] = False
     supports: ClassVar[frozenset[str]] = frozenset({"binary", "discrete", "continuous"})
     parts: ClassVar[tuple[str, ...]] = ("model",)
     Config: ClassVar[type[ModelConfig]] = ModelConfig

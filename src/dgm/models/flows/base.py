@@ -12,7 +12,7 @@ the temperature ``T`` shrinks the draws towards the base's mode (Kingma & Dhariw
 5). Class labels ``y`` (``conditional=True``) go to every conditioner network of the flow.
 
 A subclass only builds its bijector from its config (:meth:`FlowModel.build_flow`). The base
-puts an :class:`~dgm.nn.bijectors.ActNorm` in front when ``standardize`` is set: it is fitted
+puts a fixed :class:`~dgm.nn.bijectors.ActNorm` in front when ``standardize`` is set: it is fitted
 to the first training batch (per feature for vectors, per channel for images), so that data of
 any scale (pixels in [0, 256) after ``--transform dequantize``, toy points in [-4, 4], a user's
 CSV) reaches the flow with zero mean and unit variance, as the spline flows' bounded interval
@@ -42,7 +42,8 @@ LOG_2PI = math.log(2 * math.pi)
 class FlowConfig(ModelConfig):
     """Fields every flow config has.
 
-    - ``standardize``: an ActNorm before the flow, fitted to the first training batch.
+    - ``standardize``: an ActNorm before the flow, fitted to the first training batch and then
+      fixed (trained in the data's units, it would move by the learning rate per step).
     """
 
     standardize: bool = True
@@ -82,6 +83,7 @@ class FlowModel(GenerativeModel):
     family = "flow"
     density = "exact"
     can_condition = True
+    has_temperature = True
     supports = frozenset({"continuous"})
     Config = FlowConfig
     # the flow acts on images as (C, H, W) tensors (convolutions); otherwise on flat vectors (D,)
@@ -90,7 +92,8 @@ class FlowModel(GenerativeModel):
     def __init__(self, config: FlowConfig):
         super().__init__(config)
         body = self.build_flow()
-        self.flow: Bijector = Compose([ActNorm(self.event_shape[0]), body]) if config.standardize else body
+        standardize = ActNorm(self.event_shape[0], trainable=False)
+        self.flow: Bijector = Compose([standardize, body]) if config.standardize else body
 
     def build_flow(self) -> Bijector:
         """The model's bijector (data -> base) on events of shape :attr:`event_shape`."""

@@ -82,6 +82,12 @@ class ActNorm(Bijector):
     ``torch.distributed`` the statistics are those of the union of every process's batch
     (all-reduced), so every DDP replica starts from the same parameters.
 
+    With ``trainable=False`` loc and log_scale are buffers: fitted to the first batch, then
+    fixed. A flow's input standardisation uses that, because loc and log_scale are in the
+    data's own units, and an optimizer step of fixed size (Adam's is about the learning rate)
+    on them moves a feature of tiny spread (a CSV column in kilometres of a few metres' spread)
+    by many of its standard deviations.
+
     The flag ``initialized`` is a *persistent* buffer: it is saved in state dicts and
     checkpoints, so a reloaded or resumed model is not initialised a second time. ``inverse``
     and evaluation mode never initialise (sampling from a fresh model uses the identity).
@@ -96,14 +102,18 @@ class ActNorm(Bijector):
 
     initialized: Tensor
 
-    def __init__(self, num_features: int, eps: float = 1e-6):
+    def __init__(self, num_features: int, eps: float = 1e-6, trainable: bool = True):
         super().__init__()
         if num_features < 1:
             raise ConfigError(f"ActNorm needs num_features >= 1, got {num_features}")
         self.num_features = num_features
         self.eps = eps
-        self.loc = nn.Parameter(torch.zeros(num_features))
-        self.log_scale = nn.Parameter(torch.zeros(num_features))
+        if trainable:
+            self.loc = nn.Parameter(torch.zeros(num_features))
+            self.log_scale = nn.Parameter(torch.zeros(num_features))
+        else:
+            self.register_buffer("loc", torch.zeros(num_features))
+            self.register_buffer("log_scale", torch.zeros(num_features))
         self.register_buffer("initialized", torch.tensor(False), persistent=True)
 
     def _check(self, x: Tensor) -> None:
