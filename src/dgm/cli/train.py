@@ -248,6 +248,8 @@ def _train(opts: dict[str, Any]) -> Path:
     check_accelerator(train_config.accelerator, train_config.devices)
     model, dataset = _resumed_model(out) if opts["resume"] else _new_model(opts, file, model_sets, train_config)
     typer.echo(f"training {model.name} on {dataset.describe()}; budget {train_config.budget()}", err=True)
+    for note in model.notes():
+        typer.echo(f"note: {note}", err=True)
     from dgm.train.engine import fit  # imports Lightning: only once the input is known to be good
 
     return fit(model, dataset, train_config, out=out, resume=opts["resume"], overwrite=opts["overwrite"])

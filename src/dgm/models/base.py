@@ -174,6 +174,11 @@ class GenerativeModel(nn.Module):
         """log p(x) per example, shape (B,), for models with ``density == "exact"`` (in nats)."""
         raise NotImplementedError(f"model '{self.name}' has density '{self.density}', no exact log_prob")
 
+    def notes(self) -> list[str]:
+        """What a user should know before training this model on its data (``dgm train`` prints
+        each as a ``note:`` line): a known slow path, say. None by default."""
+        return []
+
     def part_parameters(self, part: str) -> Iterator[nn.Parameter]:
         """Parameters trained by the optimizer of ``part``; one part owns them all by default."""
         if part not in self.parts:

@@ -189,3 +189,11 @@ def test_saturated_pixels_train_to_a_finite_loss(preset):
         optimizer.step()
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+
+
+def test_iaf_on_many_dimensions_comes_with_a_note_on_its_slow_density():
+    many = DataInfo((1, 8, 8), "continuous")
+    assert dgm.build("iaf", data=DataInfo((2,), "continuous")).notes() == []
+    assert dgm.build("maf", data=many).notes() == []
+    (note,) = dgm.build("iaf", data=many).notes()
+    assert "64 sequential network passes" in note and "use maf" in note
