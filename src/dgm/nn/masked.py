@@ -24,10 +24,12 @@ from torch import Tensor, nn
 class MaskedLinear(nn.Linear):
     """A linear layer ``y = x (W * M)^T + b`` whose weight is multiplied by a 0/1 mask ``M``.
 
-    The mask is a boolean buffer of shape ``(out_features, in_features)`` (all ones until
-    :meth:`set_mask`). It is structure, not learned state: it is not saved in the state dict
-    (``persistent=False``); the owner rebuilds it from its own config, as MADE does from its
-    mask seed.
+    The mask is a boolean buffer ``mask`` of shape ``(out_features, in_features)`` (all ones
+    until :meth:`set_mask`), kept beside a copy ``weight_mask`` in the weight's dtype that the
+    forward multiplies by: one multiplication, cheaper than a ``where`` in both directions of
+    a training step, and none when the mask (given on the CPU) is all ones. Both are structure, not
+    learned state: they are not saved in the state dict (``persistent=False``); the owner
+    rebuilds them from its own config, as MADE does from its mask seed.
 
     >>> layer = MaskedLinear(3, 2)
     >>> layer.set_mask(torch.tensor([[1, 0, 0], [1, 1, 0]]))
@@ -36,25 +38,35 @@ class MaskedLinear(nn.Linear):
     """
 
     mask: Tensor
+    weight_mask: Tensor
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__(in_features, out_features, bias)
         self.register_buffer("mask", torch.ones(out_features, in_features, dtype=torch.bool), persistent=False)
+        self.register_buffer("weight_mask", torch.ones_like(self.weight, requires_grad=False), persistent=False)
+        self.full = True  # the mask is all ones
 
     def set_mask(self, mask: Tensor) -> None:
         """Use ``mask`` (shape ``(out_features, in_features)``, 0/1 or bool) from now on.
 
-        The buffer is replaced (by ``mask`` itself when it is already boolean and on the
-        weight's device), never written in place, so a graph built with the previous mask
-        can still be backpropagated and switching between precomputed masks costs nothing.
+        The buffers are replaced (``mask`` by the argument itself when it is already boolean
+        and on the weight's device), never written in place, so a graph built with the
+        previous mask can still be backpropagated.
         """
         if tuple(mask.shape) != tuple(self.weight.shape):
             raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(self.weight.shape)}")
         self.mask = mask.to(device=self.weight.device, dtype=torch.bool)
+        self.weight_mask = self.mask.to(self.weight.dtype)
+        # known without a device sync only for a mask given on the CPU (as MADE conditioners build them)
+        self.full = mask.device.type == "cpu" and bool(mask.all())
 
     def masked_weight(self) -> Tensor:
-        """The effective weight ``W * M``, (out_features, in_features)."""
-        return torch.where(self.mask, self.weight, 0.0)
+        """The effective weight ``W * M``, (out_features, in_features); ``W`` itself when M is all ones."""
+        if self.full:
+            return self.weight
+        if self.weight_mask.dtype != self.weight.dtype:  # the weight was cast on its own
+            self.weight_mask = self.mask.to(self.weight.dtype)
+        return self.weight * self.weight_mask
 
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """``x (W * M)^T + b``; pass ``weight=layer.masked_weight()`` to reuse it across calls."""

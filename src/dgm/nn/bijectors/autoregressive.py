@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from dgm.errors import ConfigError, DataError
 from dgm.nn.bijectors.base import Bijector
-from dgm.nn.bijectors.coupling import soft_clamp
+from dgm.nn.bijectors.coupling import parameter_major, soft_clamp
 from dgm.nn.masked import MaskedLinear, made_degrees, made_masks, random_order
 
 OrderName = Literal["natural", "reversed", "random"]
@@ -69,6 +69,11 @@ class MADEConditioner(nn.Module):
     The ordering and hidden degrees are drawn from ``seed`` at construction; the masks are not
     saved in the state dict but rebuilt identically from the constructor arguments.
 
+    With ``param_major`` the output is a view of parameter-major memory (D, params_per_dim, B)
+    (see :func:`~dgm.nn.bijectors.coupling.parameter_major`), the layout a spline wants, and
+    when the first dimension of the ordering is a large part of the output (D <= 4) its
+    parameters, which see no input, are the bias without a product.
+
     Shapes: ``x`` (B, D) -> (B, D, params_per_dim).
 
     >>> net = MADEConditioner(4, 2, hidden=(16,))
@@ -87,6 +92,7 @@ class MADEConditioner(nn.Module):
         seed: int = 0,
         num_classes: int | None = None,
         context_features: int | None = None,
+        param_major: bool = False,
     ):
         super().__init__()
         if dim < 1 or params_per_dim < 1 or any(h < 1 for h in hidden):
@@ -94,6 +100,7 @@ class MADEConditioner(nn.Module):
         if num_classes is not None and context_features is not None:
             raise ConfigError("MADEConditioner takes num_classes (labels) or context_features (vectors), not both")
         self.dim, self.params_per_dim, self.hidden = dim, params_per_dim, tuple(hidden)
+        self.param_major = param_major
         sizes = (dim, *self.hidden)
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.out = MaskedLinear(sizes[-1], dim * params_per_dim)
@@ -103,16 +110,21 @@ class MADEConditioner(nn.Module):
             self.embed = nn.Embedding(num_classes, first)
         elif context_features is not None:
             self.embed = nn.Linear(context_features, first)
-        self.register_buffer("order", make_order(dim, order, seed), persistent=False)
+        with torch.device("cpu"):  # drawn on the CPU even when the model is built on the meta device
+            self.register_buffer("order", make_order(dim, order, seed), persistent=False)
         self._set_masks(torch.Generator().manual_seed(seed))
 
     def _set_masks(self, generator: torch.Generator) -> None:
         """Draw the hidden degrees and put the MADE masks into the masked layers."""
-        masks = made_masks(made_degrees(self.order.cpu(), self.hidden, generator))
+        with torch.device("cpu"):  # masks are built on the CPU, also for a model on the meta device
+            masks = made_masks(made_degrees(self.order.cpu(), self.hidden, generator))
         # (D, H) -> (D * P, H): rows d*P .. d*P + P - 1 are the parameters of dimension d
         masks[-1] = masks[-1].repeat_interleave(self.params_per_dim, dim=0)
         for layer, mask in zip(self.masked_layers(), masks, strict=True):
             layer.set_mask(mask)
+        live = live_rows(masks[-1]) if self.param_major and self.dim <= 4 else None
+        self.live_out = live  # the rows computed by a product (see forward); None: all of them
+        self.live_full = live is not None and bool(masks[-1][live].all())  # and they need no mask
 
     @property
     def conditional(self) -> bool:
@@ -133,14 +145,31 @@ class MADEConditioner(nn.Module):
         shift = self._cond_shift(cond, x.shape[0])
         h = x
         for i, layer in enumerate(self.layers):
-            h = layer(h, weights[i])
+            h = layer.forward(h, weights[i])  # not the module call, whose overhead is that of the product
             if i == 0 and shift is not None:
                 h = h + shift
             h = torch.relu_(h)  # in place: the linear output is not needed by its backward
-        out = self.out(h, weights[-1])
+        if not self.param_major:
+            out = self.out.forward(h, weights[-1])
+            if not self.layers and shift is not None:
+                out = out + shift
+            return out.view(x.shape[0], self.dim, self.params_per_dim)  # (B, D, P)
+        live = self.live_out
+        if live is None:
+            weight = self.out.masked_weight() if weights[-1] is None else weights[-1]
+            out = parameter_major(h, weight, self.out.bias)  # (D * P, B)
+        else:  # the first dimension of the ordering sees no input: its parameters are the bias
+            if weights[-1] is not None:
+                weight = weights[-1][live]
+            else:  # the rows that see something often see everything (D = 2): no mask to apply
+                weight = self.out.weight[live] if self.live_full else self.out.masked_weight()[live]
+            out = parameter_major(h, weight, self.out.bias[live])
+            first = self.out.bias[: live.start] if live.start else self.out.bias[live.stop :]
+            first = first.unsqueeze(1).expand(-1, x.shape[0])
+            out = torch.cat([first, out] if live.start else [out, first])  # (D * P, B)
         if not self.layers and shift is not None:
-            out = out + shift
-        return out.view(x.shape[0], self.dim, self.params_per_dim)  # (B, D, P)
+            out = out + shift.t()
+        return out.view(self.dim, self.params_per_dim, x.shape[0]).permute(2, 0, 1)  # (B, D, P), a view
 
     def _cond_shift(self, cond: Tensor | None, batch: int) -> Tensor | None:
         """The conditioning vector added to the first layer, (B, H); None when unconditional."""
@@ -153,6 +182,19 @@ class MADEConditioner(nn.Module):
         if isinstance(self.embed, nn.Embedding):
             return self.embed(cond.long().reshape(batch))
         return self.embed(cond.reshape(batch, -1).to(self.embed.weight.dtype))
+
+
+def live_rows(mask: Tensor) -> slice | None:
+    """The rows of an output mask (out, in) that see some input, as a slice, when the others
+    form one block at the start or at the end (a MADE's first dimension in its ordering sees
+    nothing: its outputs are the bias, and the layer's product need not compute them).
+    None when every row sees something, or the dead rows are elsewhere or everywhere."""
+    live = mask.any(dim=1).nonzero().flatten().tolist()
+    if not live or len(live) == mask.shape[0] or live != list(range(live[0], live[-1] + 1)):
+        return None
+    if live[0] != 0 and live[-1] != mask.shape[0] - 1:
+        return None
+    return slice(live[0], live[-1] + 1)
 
 
 def check_vectors(x: Tensor, dim: int, name: str) -> None:

@@ -35,6 +35,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm.errors import ConfigError, DataError
@@ -84,6 +85,23 @@ def channel_mask(c: int, parity: int = 0) -> Tensor:
     return (first if parity == 0 else ~first)[:, None, None]  # (c, 1, 1)
 
 
+def transformed_slice(mask: Tensor) -> slice | None:
+    """The transformed dimensions of a vector mask (D,) as a slice, when they are evenly spaced.
+
+    ``vector_mask(D, p)`` gives ``slice(1 - p, D, 2)``; a coupling then evaluates ``τ`` on those
+    dimensions only. None for image masks, irregular masks and masks that transform nothing.
+    """
+    if mask.dim() != 1 or mask.numel() < 2 or mask.is_meta:  # meta: a model built only to count its parameters
+        return None
+    idx = (~mask).nonzero().flatten().tolist()
+    if not idx:
+        return None
+    step = idx[1] - idx[0] if len(idx) > 1 else 1
+    if idx != list(range(idx[0], idx[-1] + 1, step)):
+        return None
+    return slice(idx[0], idx[-1] + 1, step)
+
+
 # ----- conditioners -----------------------------------------------------------------------------
 
 
@@ -108,6 +126,20 @@ def _zero_(layer: nn.Module) -> None:
     """Zero a layer's weight and bias so the coupling starts as the identity (Glow, section 3.3)."""
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
+
+
+def parameter_major(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """A conditioner's output layer transposed: ``W h^T + b``, (out_features, B) for ``h`` (B, in).
+
+    The numbers of ``F.linear(h, weight, bias).t()``, laid out so that each output feature (a
+    spline's bin width, say) is a contiguous row over the batch. Element-wise transforms that
+    reduce over the parameters of one dimension (a softmax over K bins) then work on whole rows
+    instead of K-long strided slices; :func:`dgm.nn.bijectors.spline.rq_spline_packed` takes
+    this layout as it is.
+    """
+    if bias is None:
+        return weight @ h.t()
+    return torch.addmm(bias.unsqueeze(1), weight, h.t())
 
 
 class MLPConditioner(nn.Module):
@@ -136,19 +168,47 @@ class MLPConditioner(nn.Module):
         sizes = [dim + (emb_dim if num_classes > 0 else 0), *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-            layers += [nn.Linear(a, b), nn.ReLU()]
+            layers += [nn.Linear(a, b), nn.ReLU(inplace=True)]  # a linear output is not needed by its backward
         last = nn.Linear(sizes[-1], dim * out_per_dim)
         if zero_init:
             _zero_(last)
         self.net = nn.Sequential(*layers, last)
 
-    def forward(self, x_masked: Tensor, cond: Tensor | None = None) -> Tensor:
-        """(B, *shape), labels (B,) or None -> params (B, *shape, out_per_dim)."""
-        h = x_masked.reshape(x_masked.shape[0], -1)  # (B, D)
-        emb = _embed(self.embedding, cond, h.shape[0])
+    def forward(
+        self, x_masked: Tensor, cond: Tensor | None = None, dims: slice | None = None, param_major: bool = False
+    ) -> Tensor:
+        """(B, *shape), labels (B,) or None -> params (B, *shape, out_per_dim).
+
+        For a vector shape (D,), ``dims`` (a slice of 0..D-1) asks for the parameters of those
+        dimensions only, (B, D', out_per_dim): the same numbers, from the rows of the last layer
+        that give them (a coupling needs those of the dimensions it transforms, half of them).
+        With ``param_major`` the params are a view of parameter-major memory (*shape,
+        out_per_dim, B) (see :func:`parameter_major`), the layout a spline wants.
+        """
+        batch = x_masked.shape[0]
+        h = x_masked.reshape(batch, -1)  # (B, D)
+        emb = _embed(self.embedding, cond, batch)
         if emb is not None:
             h = torch.cat([h, emb.to(h.dtype)], dim=1)  # (B, D + E)
-        return self.net(h).view(h.shape[0], *self.shape, self.out_per_dim)
+        *linears, last = list(self.net)[::2]  # Linear, ReLU, ..., Linear
+        for layer in linears:  # the functions, not the modules: a module call costs as much as the product
+            h = torch.relu_(F.linear(h, layer.weight, layer.bias))
+        weight, bias, shape = last.weight, last.bias, self.shape
+        if dims is not None:
+            if len(shape) != 1:
+                raise ConfigError(f"dims selects dimensions of vectors, not of events of shape {shape}")
+            start, stop, step = dims.indices(shape[0])
+            shape, per = (len(range(start, stop, step)),), self.out_per_dim
+            if step == 1 or shape[0] == 1:  # consecutive dimensions: a block of rows
+                rows = slice(start * per, (start + shape[0]) * per)
+                weight, bias = weight[rows], bias[rows]
+            else:
+                weight = weight.view(self.shape[0], per, -1)[dims].reshape(shape[0] * per, -1)  # (D' * P, H)
+                bias = bias.view(self.shape[0], per)[dims].reshape(-1)
+        if not param_major:
+            return F.linear(h, weight, bias).view(batch, *shape, self.out_per_dim)
+        out = parameter_major(h, weight, bias).view(*shape, self.out_per_dim, batch)
+        return out.permute(-1, *range(len(shape) + 1))  # (B, *shape, out_per_dim)
 
 
 class ConvConditioner(nn.Module):
@@ -206,23 +266,39 @@ class Coupling(Bijector):
     """
 
     mask: Tensor
+    zero: Tensor
+    # whether τ wants its parameters parameter-major (see parameter_major) from an MLP conditioner
+    param_major: bool = False
 
     def __init__(self, mask: Tensor, conditioner: ConditionerBuilder, out_per_dim: int):
         super().__init__()
         # Structure rebuilt from the config, like MaskedLinear's masks: not saved.
         self.register_buffer("mask", mask.to(torch.bool), persistent=False)
+        self.register_buffer("zero", torch.zeros(()), persistent=False)  # a Python 0.0 would be wrapped every call
         self.out_per_dim = out_per_dim
         self.conditioner = conditioner(out_per_dim)
+        # vectors: τ runs on the transformed dimensions only, and an MLP computes only their parameters
+        self.transformed = transformed_slice(self.mask)
+        self.selects = self.transformed is not None and isinstance(self.conditioner, MLPConditioner)
 
     def params(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """The conditioner's output for the pass-through part of ``x``: (B, *event, out_per_dim)."""
+        return self._params(x, cond, None)
+
+    def _params(self, x: Tensor, cond: Tensor | None, dims: slice | None) -> Tensor:
+        """:meth:`params`, of the vector dimensions ``dims`` only when given: (B, D', out_per_dim)."""
         event = tuple(x.shape[1:])
         fits = self.mask.dim() == len(event) and all(m in (1, e) for m, e in zip(self.mask.shape, event, strict=True))
         if not fits:
             raise DataError(
                 f"coupling mask of shape {tuple(self.mask.shape)} does not fit inputs of shape {tuple(x.shape)}"
             )
-        params = self.conditioner(torch.where(self.mask, x, 0.0), cond)
+        x_masked = torch.where(self.mask, x, self.zero)
+        if dims is None:
+            params = self.conditioner(x_masked, cond)
+        else:
+            params = self.conditioner(x_masked, cond, dims, self.param_major)
+            event = (len(range(*dims.indices(event[0]))),)
         if tuple(params.shape) != (x.shape[0], *event, self.out_per_dim):
             raise ConfigError(
                 f"conditioner returned {tuple(params.shape)}, expected {(x.shape[0], *event, self.out_per_dim)}: "
@@ -239,10 +315,27 @@ class Coupling(Bijector):
         raise NotImplementedError
 
     def _couple(self, x: Tensor, cond: Tensor | None, fn) -> tuple[Tensor, Tensor]:
+        part = self.transformed
+        if part is not None and x.dim() == 2:  # vectors: τ on the transformed dimensions only
+            params = self._params(x, cond, part) if self.selects else self.params(x, cond)[:, part]
+            y, log_deriv = fn(x[:, part], params)  # (B, D')
+            return self._merge(x, y, part), log_deriv.sum(dim=1)
         params = self.params(x, cond)
         # τ sees zeros on pass-through dimensions, so nothing non-finite can come from them.
         y, log_deriv = fn(torch.where(self.mask, 0.0, x), params)
         return torch.where(self.mask, x, y), sum_except_batch(torch.where(self.mask, 0.0, log_deriv))
+
+    @staticmethod
+    def _merge(x: Tensor, y: Tensor, part: slice) -> Tensor:
+        """``x`` (B, D) with its dimensions ``part`` replaced by ``y`` (B, D')."""
+        start, stop, step = part.indices(x.shape[1])
+        if step == 1 or y.shape[1] == 1:  # a block: concatenate (one op, a cheap backward)
+            stop = start + y.shape[1]
+            pieces = [x[:, :start]] if start else []
+            return torch.cat([*pieces, y, x[:, stop:]] if stop < x.shape[1] else [*pieces, y], dim=1)
+        out = x.clone()
+        out[:, part] = y
+        return out
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self._couple(x, cond, self.transform)
