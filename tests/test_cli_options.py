@@ -105,7 +105,9 @@ def untrained_run(run, name: str, spec: str, transforms: tuple[str, ...] = (), *
     from dgm.runs import RunRecord, save_weights, write_record
 
     model = dgm.build(name, data=dgm.load_dataset(spec, transforms=list(transforms)), **config)
-    write_record(run, RunRecord(model=name, config=to_dict(model.config), data={"spec": spec, "transforms": list(transforms)}))
+    write_record(
+        run, RunRecord(model=name, config=to_dict(model.config), data={"spec": spec, "transforms": list(transforms)})
+    )
     save_weights(run, model)
     return run
 

@@ -48,7 +48,7 @@ def sample(
     from dgm.hardware import check_device
     from dgm.io import atomic_write
     from dgm.runs import load_dataset_of, load_model
-    from dgm.sampling import check_temperature, draw_samples
+    from dgm.sampling import draw_samples
     from dgm.viz.samples import save_samples_figure
 
     try:
@@ -60,8 +60,6 @@ def sample(
         if out.is_dir():
             raise ConfigError(f"--out {str(out)!r} is a folder; give a file name such as {out / 'samples.png'}")
         model = load_model(run, device=check_device(device))
-        if temperature is not None:
-            check_temperature(model, temperature)
         labels = None if cond is None else torch.full((n,), cond)
         if labels is not None:
             model.check_cond(labels, n)

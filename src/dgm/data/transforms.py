@@ -74,9 +74,8 @@ def affine_inverse(y: Tensor, low: Tensor, factor: Tensor, new_low: float) -> Te
 def logit(x: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     """y = logit(s) with s = α + (1 - 2α) x, for x in [0, 1] (RealNVP): the
     :class:`~dgm.nn.bijectors.Logit` bijector, with its ladj summed in float64."""
-    y, _ = LogitBijector(alpha)(x)
-    _, ladj = LogitBijector(alpha)(x.to(torch.float64))
-    return y, ladj
+    y, ladj = LogitBijector(alpha)(x.to(torch.float64))
+    return y.to(x.dtype), ladj
 
 
 def logit_inverse(y: Tensor, alpha: float) -> Tensor:

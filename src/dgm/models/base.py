@@ -39,6 +39,14 @@ Density = Literal["exact", "bound", "none"]
 SIZE_WORDS = ("hidden", "width", "channels", "features", "units", "dim", "layers", "depth", "blocks")
 
 
+def check_temperature(temperature: float) -> float:
+    """``temperature`` as a float if it is a finite number >= 0 (for ``sample`` of models with
+    ``has_temperature``); a ConfigError otherwise."""
+    if not 0 <= temperature < float("inf"):
+        raise ConfigError(f"temperature must be a number >= 0 (1 samples the model), got {temperature}")
+    return float(temperature)
+
+
 class Batch(NamedTuple):
     """A training batch: data ``x`` of shape (B, *data.shape) and labels ``cond`` (B,) or None."""
 

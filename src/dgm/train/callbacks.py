@@ -101,6 +101,7 @@ class LogLines(_WithoutVersion, ProgressBar):
         self._enabled = True
         self._last_time = 0.0
         self._last_step = 0
+        self._first = True
 
     def disable(self) -> None:
         self._enabled = False
@@ -130,7 +131,11 @@ class LogLines(_WithoutVersion, ProgressBar):
         shown = {k: v for k, v in self.get_metrics(trainer, module).items() if not k.endswith("_step")}
         values = "  ".join(f"{k} {float(v):.4g}" for k, v in shown.items() if isinstance(v, (int, float)))
         if self._enabled and trainer.is_global_zero:
-            print(f"epoch {trainer.current_epoch}  step {trainer.global_step}  {values}  {speed:.1f} steps/s", file=sys.stderr, flush=True)
+            print(
+                f"epoch {trainer.current_epoch}  step {trainer.global_step}  {values}  {speed:.1f} steps/s",
+                file=sys.stderr,
+                flush=True,
+            )
         self._last_time, self._last_step, self._first = now, trainer.global_step, False
 
 

@@ -177,7 +177,9 @@ def test_saturated_pixels_train_to_a_finite_loss(preset):
     name, overrides = PRESETS[preset]
     model = dgm.build(name, data=DataInfo((1, 4, 4), "continuous", num_classes=3), conditional=True, **overrides)
     gen = torch.Generator().manual_seed(0)
-    x = torch.where(torch.rand(16, 1, 4, 4, generator=gen) < 0.5, 0.0, 255.0) + 0.999 * torch.rand(16, 1, 4, 4, generator=gen)
+    x = torch.where(torch.rand(16, 1, 4, 4, generator=gen) < 0.5, 0.0, 255.0) + 0.999 * torch.rand(
+        16, 1, 4, 4, generator=gen
+    )
     x[:, 0, 0, :] = 1e-3 * torch.rand(16, 4, generator=gen)
     losses = []
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from dgm import rng
 from dgm.errors import ConfigError, DataError
-from dgm.models.base import GenerativeModel, ModelConfig
+from dgm.models.base import GenerativeModel, ModelConfig, check_temperature
 from dgm.nn.bijectors import ActNorm, Bijector, Compose, sum_except_batch
 
 LOG_2PI = math.log(2 * math.pi)
@@ -53,6 +53,32 @@ def standard_normal_log_prob(z: Tensor) -> Tensor:
     """log N(z; 0, I) = -|z|² / 2 - (D / 2) log(2 pi) per example: (B, *event) -> (B,)."""
     dim = math.prod(z.shape[1:])
     return -0.5 * sum_except_batch(z.square()) - 0.5 * dim * LOG_2PI
+
+
+def check_positive(name: str, config: FlowConfig, *fields: str) -> None:
+    """Refuse a config of model ``name`` whose size or bound ``fields`` are not positive: numbers
+    must be > 0, tuples (hidden layers) non-empty with every entry > 0. The error names every
+    bad field with its value."""
+    bad = []
+    for field in fields:
+        value = getattr(config, field)
+        ok = bool(value) and all(v > 0 for v in value) if isinstance(value, tuple) else value > 0
+        if not ok:
+            bad.append(f"{field}={value!r}")
+    if bad:
+        raise ConfigError(
+            f"{name} needs positive {', '.join(fields)} (hidden: at least one layer), got {', '.join(bad)}; "
+            "--set them to positive values"
+        )
+
+
+def check_coupling_input(name: str, config: FlowConfig, levels: int | None = None) -> None:
+    """Refuse data a coupling flow cannot split: vectors of fewer than 2 dimensions, and for a
+    multi-scale flow (``levels`` given) images that ``levels`` squeezes cannot halve."""
+    if levels is not None and config.data.is_image:
+        check_levels(config, levels)
+    elif config.data.dim < 2:
+        raise ConfigError(f"{name}'s couplings need at least 2 dimensions, got {config.data.describe()}")
 
 
 def check_levels(config: FlowConfig, levels: int) -> None:
@@ -141,8 +167,7 @@ class FlowModel(GenerativeModel):
         ``temperature`` T = 1 samples the model; T < 1 trades diversity for typicality, and
         T = 0 gives the image of the base's mode, f⁻¹(0), n times.
         """
-        if not temperature >= 0:
-            raise ConfigError(f"temperature must be >= 0, got {temperature}")
+        temperature = check_temperature(temperature)
         cond = self.check_cond(cond, n)
         z = rng.randn((n, *self.event_shape), generator, self.device).to(self.dtype)
         x, _ = self.flow.inverse(z * temperature, cond)

@@ -31,8 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from dgm.errors import ConfigError
-from dgm.models.flows.base import FlowConfig, FlowModel, check_levels
+from dgm.models.flows.base import FlowConfig, FlowModel, check_coupling_input, check_positive
 from dgm.nn.bijectors import (
     ActNorm,
     AffineCoupling,
@@ -71,15 +70,8 @@ class Glow(FlowModel):
     @classmethod
     def check_config(cls, config: GlowConfig) -> None:
         super().check_config(config)
-        if config.depth < 1 or config.channels < 1 or not config.hidden:
-            raise ConfigError(
-                f"glow needs depth >= 1, channels >= 1 and at least one hidden layer, got depth={config.depth}, "
-                f"channels={config.channels}, hidden={config.hidden}"
-            )
-        if config.data.is_image:
-            check_levels(config, config.levels)
-        elif config.data.dim < 2:
-            raise ConfigError(f"glow's couplings need at least 2 dimensions, got {config.data.describe()}")
+        check_positive(cls.name, config, "depth", "channels", "hidden")
+        check_coupling_input(cls.name, config, config.levels)
 
     def build_flow(self) -> Bijector:
         if len(self.event_shape) == 3:

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dgm.errors import ConfigError
-from dgm.models.flows.base import FlowConfig, FlowModel
+from dgm.models.flows.base import FlowConfig, FlowModel, check_positive
 from dgm.nn.bijectors import ActNorm, Bijector, Compose, MaskedAffineAutoregressive
 from dgm.registry import register
 
@@ -53,11 +52,7 @@ class MAF(FlowModel):
     @classmethod
     def check_config(cls, config: MAFConfig) -> None:
         super().check_config(config)
-        if config.layers < 1 or not config.hidden or min(config.hidden) < 1 or not config.max_log_scale > 0:
-            raise ConfigError(
-                f"{cls.name} needs layers >= 1, hidden layers of positive size and max_log_scale > 0, got "
-                f"layers={config.layers}, hidden={config.hidden}, max_log_scale={config.max_log_scale}"
-            )
+        check_positive(cls.name, config, "layers", "hidden", "max_log_scale")
 
     def build_flow(self) -> Bijector:
         dim, config = self.event_shape[0], self.config

@@ -25,8 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from dgm.errors import ConfigError
-from dgm.models.flows.base import FlowConfig, FlowModel
+from dgm.models.flows.base import FlowConfig, FlowModel, check_coupling_input, check_positive
 from dgm.nn.bijectors import AdditiveCoupling, Bijector, Compose, ElementwiseAffine, MLPConditioner, vector_mask
 from dgm.registry import register
 
@@ -48,10 +47,8 @@ class NICE(FlowModel):
     @classmethod
     def check_config(cls, config: NICEConfig) -> None:
         super().check_config(config)
-        if config.layers < 1 or not config.hidden:
-            raise ConfigError(f"nice needs layers >= 1 and a hidden layer, got {config.layers}, {config.hidden}")
-        if config.data.dim < 2:
-            raise ConfigError(f"nice's couplings need at least 2 dimensions, got {config.data.describe()}")
+        check_positive(cls.name, config, "layers", "hidden")
+        check_coupling_input(cls.name, config)
 
     def build_flow(self) -> Bijector:
         dim, config = self.event_shape[0], self.config

@@ -36,7 +36,7 @@ from functools import partial
 from typing import Literal
 
 from dgm.errors import ConfigError
-from dgm.models.flows.base import FlowConfig, FlowModel
+from dgm.models.flows.base import FlowConfig, FlowModel, check_positive
 from dgm.nn.bijectors import (
     AutoregressiveSpline,
     Bijector,
@@ -73,11 +73,7 @@ class NSF(FlowModel):
     @classmethod
     def check_config(cls, config: NSFConfig) -> None:
         super().check_config(config)
-        if config.layers < 1 or config.bins < 1 or not config.bound > 0 or not config.hidden:
-            raise ConfigError(
-                f"nsf needs layers >= 1, bins >= 1, bound > 0 and at least one hidden layer, got layers="
-                f"{config.layers}, bins={config.bins}, bound={config.bound}, hidden={config.hidden}"
-            )
+        check_positive(cls.name, config, "layers", "bins", "bound", "hidden")
         if config.kind == "coupling" and config.data.dim < 2:
             raise ConfigError("a coupling nsf needs at least 2 dimensions; use --set kind=autoregressive")
 

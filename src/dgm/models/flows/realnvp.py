@@ -33,8 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from dgm.errors import ConfigError
-from dgm.models.flows.base import FlowConfig, FlowModel, check_levels
+from dgm.models.flows.base import FlowConfig, FlowModel, check_coupling_input, check_positive
 from dgm.nn.bijectors import (
     ActNorm,
     AffineCoupling,
@@ -73,15 +72,8 @@ class RealNVP(FlowModel):
     @classmethod
     def check_config(cls, config: RealNVPConfig) -> None:
         super().check_config(config)
-        if config.layers < 1 or config.couplings < 1 or config.channels < 1 or not config.hidden:
-            raise ConfigError(
-                "realnvp needs layers, couplings and channels >= 1 and at least one hidden layer, got "
-                f"layers={config.layers}, couplings={config.couplings}, channels={config.channels}, hidden={config.hidden}"
-            )
-        if config.data.is_image:
-            check_levels(config, config.levels)
-        elif config.data.dim < 2:
-            raise ConfigError(f"realnvp's couplings need at least 2 dimensions, got {config.data.describe()}")
+        check_positive(cls.name, config, "layers", "couplings", "channels", "hidden")
+        check_coupling_input(cls.name, config, config.levels)
 
     def build_flow(self) -> Bijector:
         if len(self.event_shape) == 3:
