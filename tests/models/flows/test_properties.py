@@ -154,6 +154,9 @@ def test_bad_flow_configs_are_refused():
             dgm.build(name, data=vector, **{key: 0})
     with pytest.raises(ConfigError, match="levels"):
         dgm.build("glow", data=DataInfo((1, 8, 8), "continuous"), levels=0)
+    for name in ("realnvp", "glow"):  # a zero bound would clamp every log-scale to 0 / 0
+        with pytest.raises(ConfigError, match=r"scale_bound=0\.0"):
+            dgm.build(name, data=vector, scale_bound=0.0)
 
 
 @pytest.mark.parametrize("name", ["realnvp", "maf", "nsf"])

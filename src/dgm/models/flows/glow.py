@@ -70,7 +70,7 @@ class Glow(FlowModel):
     @classmethod
     def check_config(cls, config: GlowConfig) -> None:
         super().check_config(config)
-        check_positive(cls.name, config, "depth", "channels", "hidden")
+        check_positive(cls.name, config, "depth", "channels", "hidden", "scale_bound")
         check_coupling_input(cls.name, config, config.levels)
 
     def build_flow(self) -> Bijector:

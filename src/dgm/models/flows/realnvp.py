@@ -72,7 +72,7 @@ class RealNVP(FlowModel):
     @classmethod
     def check_config(cls, config: RealNVPConfig) -> None:
         super().check_config(config)
-        check_positive(cls.name, config, "layers", "couplings", "channels", "hidden")
+        check_positive(cls.name, config, "layers", "couplings", "channels", "hidden", "scale_bound")
         check_coupling_input(cls.name, config, config.levels)
 
     def build_flow(self) -> Bijector:
