@@ -28,6 +28,19 @@ def test_loader_yields_batches_with_labels():
     assert len(ds.loader("val", 64, shuffle=True, drop_last=True)) == 6
 
 
+def test_shuffled_batches_are_a_permutation_of_the_split_with_labels_kept_paired():
+    ds = load_dataset("digits")
+    split = ds.split("train")
+    batches = list(ds.loader("train", 64, shuffle=True))
+    x = torch.cat([b.x for b in batches]).flatten(1)
+    y = torch.cat([b.cond for b in batches])
+    assert len(x) == split.n and not torch.equal(y, split.y)  # shuffled
+    # each example's pixels identify it: sorted by a random projection, both give the same rows and labels
+    direction = torch.randn(x.shape[1], generator=torch.Generator().manual_seed(0))
+    got, want = torch.argsort(x @ direction), torch.argsort(split.x.flatten(1) @ direction)
+    assert torch.equal(x[got], split.x.flatten(1)[want]) and torch.equal(y[got], split.y[want])
+
+
 def test_unlabelled_loader_gives_cond_none():
     ds = load_dataset("toy2d:checkerboard?n=1000", ["scale:-1,1"])
     batch = next(iter(ds.loader("train", 100, shuffle=True)))

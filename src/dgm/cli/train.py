@@ -23,6 +23,7 @@ TRAIN_KEYS_FROM_OPTIONS = (
     "minutes",
     "batch_size",
     "lr",
+    "lr_schedule",
     "weight_decay",
     "grad_clip",
     "seed",
@@ -141,6 +142,13 @@ def train(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(metavar="N", help="Batch size (default 128).")] = None,
     lr: Annotated[float | None, typer.Option(metavar="LR", help="Learning rate of AdamW (default 1e-3).")] = None,
+    lr_schedule: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="constant, or cosine: anneal the learning rate to 0 over the --steps or --epochs budget (default constant).",
+        ),
+    ] = None,
     weight_decay: Annotated[float | None, typer.Option(metavar="W", help="Decoupled weight decay (default 0).")] = None,
     grad_clip: Annotated[float | None, typer.Option(metavar="NORM", help="Clip gradients to this norm.")] = None,
     patience: Annotated[

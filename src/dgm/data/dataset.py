@@ -34,13 +34,27 @@ class Collate:
     def __init__(self, chain: Sequence[Transform]):
         self.chain = tuple(chain)
 
-    def __call__(self, items: list[tuple[Tensor, ...]]):
+    def __call__(self, items: tuple[Tensor, ...] | list[tuple[Tensor, ...]]):
         from dgm.models.base import Batch  # late: dgm.models imports every model
 
-        x = torch.stack([item[0] for item in items])
-        y = torch.stack([item[1] for item in items]) if len(items[0]) > 1 else None
+        if isinstance(items, tuple):  # already stacked by BatchedTensors
+            x, y = items[0], (items[1] if len(items) > 1 else None)
+        else:
+            x = torch.stack([item[0] for item in items])
+            y = torch.stack([item[1] for item in items]) if len(items[0]) > 1 else None
         x, _ = apply_transforms(self.chain, x)
         return Batch(x, y)
+
+
+class BatchedTensors(TensorDataset):
+    """A TensorDataset that hands the DataLoader a whole batch by one indexing per tensor
+    (``__getitems__``) rather than one ``__getitem__`` per example and a stack: a batch of 512
+    toy points costs microseconds instead of milliseconds. Samplers, shuffling and Lightning's
+    distributed sampler work as with any map-style dataset."""
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return tuple(tensor[index] for tensor in self.tensors)
 
 
 class Dataset:
@@ -86,7 +100,7 @@ class Dataset:
             raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
         tensors = (split.x,) if split.y is None else (split.x, split.y)
         return DataLoader(
-            TensorDataset(*tensors),
+            BatchedTensors(*tensors),
             batch_size=batch_size,
             shuffle=shuffle,
             drop_last=drop_last,

@@ -11,6 +11,7 @@ from dgm.errors import ConfigError
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
 BUDGET_KEYS = ("epochs", "steps", "minutes")
+LR_SCHEDULES = ("constant", "cosine")
 # The largest seed numpy and Lightning's seed_everything accept.
 MAX_SEED = 2**32 - 1
 
@@ -25,6 +26,12 @@ class TrainConfig:
     epochs (with ``patience`` for early stopping) gives the same model on an idle and a busy
     machine. Every value is checked on construction; a bad one raises :class:`ConfigError`
     naming the key and the command-line option.
+
+    ``lr_schedule="cosine"`` anneals the learning rate of every optimizer from ``lr`` to 0 over
+    the whole run, ``lr * 0.5 * (1 + cos(pi * t / T))`` at step ``t`` (SGDR without restarts,
+    Loshchilov & Hutter 2017; as for neural spline flows, Durkan et al. 2019). ``T`` comes from
+    the budget: ``steps``, or ``epochs`` times the batches per epoch, the smaller if both are
+    given; a ``minutes`` budget alone has no end to anneal to and is refused.
     """
 
     epochs: int | None = None
@@ -32,6 +39,7 @@ class TrainConfig:
     minutes: float | None = None  # wall-clock bound on the training time of the whole run
     batch_size: int = 128
     lr: float = 1e-3
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: anneal to 0 over the budget
     weight_decay: float = 0.0  # decoupled (AdamW), on weights only: biases are not decayed
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float | None = None  # max gradient norm
@@ -62,6 +70,15 @@ class TrainConfig:
         if self.accelerator not in ACCELERATORS:
             raise ConfigError(
                 f"accelerator must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r} ({hint('accelerator')})"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r} ({hint('lr_schedule')})"
+            )
+        if self.lr_schedule == "cosine" and self.default_epochs is None and self.steps is None:
+            raise ConfigError(
+                "--lr-schedule cosine needs --steps or --epochs to know where the schedule ends "
+                "(a --minutes budget alone has no known end)"
             )
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")

@@ -40,6 +40,7 @@ from dgm.runs import (
     check_out_path,
     check_run_free,
     read_metrics,
+    read_record,
     remove_run,
     save_weights,
     versions,
@@ -74,7 +75,7 @@ class _DropAdverts(logging.Filter):
     """Drop Lightning's advertising tips and notes about settings dgm chose from the console
     (its other messages stay)."""
 
-    DROPPED = ("💡", "`Trainer(val_check_interval=")
+    DROPPED = ("💡", "`Trainer(val_check_interval=", "Loading `train_dataloader` to estimate")
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.getMessage()).startswith(self.DROPPED)
@@ -125,9 +126,22 @@ def prepare_run_dir(
     path = newest_checkpoint(run_dir)
     if path is None:
         return None
+    check_same_schedule(run_dir, config)
     info = read_checkpoint(path, model, run_dir)
     check_budget_left(info, config, run_dir)
     return info
+
+
+def check_same_schedule(run_dir: Path, config: TrainConfig) -> None:
+    """Refuse to resume with another learning-rate schedule than the run's: the checkpoint holds
+    the state of the schedulers it was trained with (none for the constant one), so a new
+    schedule would start from its first step, or freeze the learning rate where the old one was."""
+    recorded = read_record(run_dir).train.get("lr_schedule", "constant")
+    if recorded != config.lr_schedule:
+        raise ConfigError(
+            f"{run_dir} was trained with --lr-schedule {recorded}; resume it with the same schedule "
+            f"(leave out --lr-schedule), or start again with --lr-schedule {config.lr_schedule} --overwrite"
+        )
 
 
 def check_budget_left(info: CheckpointInfo, config: TrainConfig, run_dir: Path) -> None:
