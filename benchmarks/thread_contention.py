@@ -38,7 +38,9 @@ print(steps / (time.perf_counter() - start))
 
 def steps_per_second(threads: int, policy: str, steps: int) -> float:
     env = {**os.environ, "OMP_WAIT_POLICY": policy}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(threads), str(steps)], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(threads), str(steps)], env=env, capture_output=True, text=True
+    )
     if out.returncode:
         raise SystemExit(out.stderr)
     return float(out.stdout.strip().splitlines()[-1])
@@ -54,7 +56,9 @@ def main() -> None:
         try:
             for threads, policy in ((1, "ACTIVE"), (2, "ACTIVE"), (2, "PASSIVE")):
                 rate = steps_per_second(threads, policy, args.steps)
-                print(f"busy loops {hogs}  threads {threads}  OMP_WAIT_POLICY={policy:<8} {rate:6.1f} steps/s", flush=True)
+                print(
+                    f"busy loops {hogs}  threads {threads}  OMP_WAIT_POLICY={policy:<8} {rate:6.1f} steps/s", flush=True
+                )
         finally:
             for loop in loops:
                 loop.kill()

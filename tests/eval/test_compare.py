@@ -59,3 +59,16 @@ def test_missing_groups_are_read_from_the_metrics_and_the_declared_capabilities(
     assert missing_groups(run) == ["fd", "prdc"]  # no weights needed to decide
     done = make_run(tmp_path / "d", "made", {"nll_iw": entry(1.0), "fd_digits": entry(1.0), "recall": entry(0.5)})
     assert missing_groups(done) == ["speed"]
+
+
+def test_dequantized_likelihoods_are_bounds_comparable_with_the_discrete_ones(tmp_path):
+    from dgm.data.transforms import likelihood_effect
+    from dgm.eval.compare import comparable_data
+
+    assert likelihood_effect(["dequantize", "scale", "logit:0.05"]) == ((), True)
+    assert likelihood_effect(["binarize:stochastic", "scale:-1,1"]) == (("binarize:stochastic",), False)
+    flow = make_run(tmp_path / "flow", "realnvp", {"nll": entry(95.0, 0.6)}, ("dequantize", "scale", "logit:0.05"))
+    discrete = make_run(tmp_path / "ar", "made", {"nll": entry(90.0, 0.5)}, ())
+    binary = make_run(tmp_path / "bin", "made", {"nll": entry(20.0, 0.5)}, ("binarize",))
+    assert compare_row(flow)["nll_is_bound"] is True and compare_row(discrete)["nll_is_bound"] is False
+    assert comparable_data(flow) == comparable_data(discrete) != comparable_data(binary)

@@ -27,9 +27,18 @@ SMALL = [*TRAIN_SMALL_MADE, "--set", "hidden=32"]  # digits: 32 steps per epoch 
 
 
 def start(*args: str) -> subprocess.Popen:
-    """Start ``dgm *args``; its output goes to a file (a pipe nobody reads would fill and block it)."""
+    """Start ``dgm *args``; its output goes to a file (a pipe nobody reads would fill and block it).
+    Ctrl-C is restored in the child: a test session started in the background of a shell ignores
+    SIGINT, and the child would inherit that and never see the Ctrl-C the tests send."""
     log = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen(cli_command(*args), stdout=log, stderr=subprocess.STDOUT, text=True, env=cli_env())
+    proc = subprocess.Popen(
+        cli_command(*args),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cli_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     proc.log = log
     return proc
 

@@ -7,7 +7,7 @@ import pytest
 
 import dgm
 from dgm.errors import DataError
-from dgm.viz.density import density_grid, plot_density_comparison
+from dgm.viz.density import density_grid, plot_density_comparison, plot_density_table
 from tests.eval.test_toy2d import AffineGaussianMixture, SampleOnly, affine_of
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -51,3 +51,16 @@ def test_plot_refuses_data_that_is_not_2d(tmp_path):
         plot_density_comparison(
             SampleOnly([[0.0, 0.0]], 1.0), dgm.load_dataset(f"npz:{tmp_path / 'd.npz'}"), tmp_path / "x.png"
         )
+
+
+def test_density_table_has_a_row_per_target_and_refuses_other_data(tmp_path, gmm8_scaled):
+    target = gmm8_scaled.target
+    exact = AffineGaussianMixture(target.modes, target.std, *affine_of(gmm8_scaled))
+    rings = dgm.load_dataset("toy2d:rings?n=200&n_val=20&n_test=200")
+    out = plot_density_table(
+        [(gmm8_scaled, [("exact", exact), ("again", exact)]), (rings, [])], tmp_path / "t.png", grid=20
+    )
+    assert out.read_bytes()[:8] == PNG
+    np.savez(tmp_path / "d.npz", x=np.zeros((50, 3), np.float32))
+    with pytest.raises(DataError, match="2-D data"):
+        plot_density_table([(dgm.load_dataset(f"npz:{tmp_path / 'd.npz'}"), [])], tmp_path / "x.png")

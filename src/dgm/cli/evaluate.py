@@ -115,9 +115,9 @@ def compare(
 
     Example: dgm compare runs/made runs/fvsbn --md compare.md --csv compare.csv
     """
-    from dgm.eval.compare import COLUMNS, compare_row, csv_table, markdown_table, missing_groups
+    from dgm.eval.compare import COLUMNS, comparable_data, compare_row, csv_table, markdown_table, missing_groups
     from dgm.io import write_text
-    from dgm.runs import load_dataset_of, load_model, read_record, write_metrics
+    from dgm.runs import load_dataset_of, load_model, write_metrics
 
     try:
         check_seed(seed)
@@ -130,7 +130,7 @@ def compare(
                     typer.echo(f"... evaluating {', '.join(missing)} for {run}", err=True)
                     write_metrics(run, evaluate(load_model(run), load_dataset_of(run), missing, seed=seed))
         rows = [compare_row(run) for run in runs]
-        datas = {(r.data["spec"], tuple(r.data.get("transforms", ()))) for r in map(read_record, runs)}
+        datas = {comparable_data(run) for run in runs}
         table = markdown_table(rows)
         if md:
             write_text(md, table)

@@ -259,6 +259,19 @@ FITTERS: dict[str, Fitter] = {
     "logit": _fit_logit,
 }
 KNOWN = ("binarize", "binarize:stochastic", "dequantize", "scale", "scale:-1,1", "logit", "logit:0.05")
+# What each transform does to a likelihood reported in the data's own units: "same" (a bijection
+# whose ladj is added back), "bound" (a continuous density bounds the discrete likelihood) or
+# "redefines" (the likelihood is of other data).
+LIKELIHOOD = {"binarize": "redefines", "dequantize": "bound", "scale": "same", "logit": "same"}
+
+
+def likelihood_effect(names: Sequence[str]) -> tuple[tuple[str, ...], bool]:
+    """For a chain of transform ``names``: the names that redefine the data (runs are comparable
+    by likelihood only when these and the raw data agree) and whether the reported NLL is an
+    upper bound on the raw data's (after ``dequantize``). Unknown names count as redefining."""
+    base = [text.strip().partition(":")[0] for text in names]
+    redefining = tuple(t for t, b in zip(names, base, strict=True) if LIKELIHOOD.get(b, "redefines") == "redefines")
+    return redefining, any(LIKELIHOOD.get(b) == "bound" for b in base)
 
 
 def raw_domain(info: DataInfo) -> Domain:

@@ -1,7 +1,10 @@
 """One table over runs of any family: the numbers of ``dgm compare``.
 
 Each row is read from a run's config.json and metrics.json (which ``dgm eval`` fills); a value
-a run lacks is shown as "-". Likelihood bounds are marked "<=" (an upper bound on the NLL).
+a run lacks is shown as "-". Likelihood bounds are marked "<=" (an upper bound on the NLL): an
+ELBO or importance-weighted bound, or the NLL of dequantized data, which bounds the NLL of the
+discrete data (Theis et al. 2016). NLLs are in the raw data's units, so runs on the same data
+compare whatever bijective or dequantizing transforms they used (:func:`comparable_data`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from dgm.data.transforms import likelihood_effect
 from dgm.runs import read_metrics, read_record
 
 # (CSV field, Markdown header, meaning) in table order
@@ -23,7 +27,7 @@ COLUMNS = (
     ("train_s", "train s", "wall-clock training time, seconds"),
     ("nll", "NLL nats", "test negative log-likelihood per example (<= marks an upper bound), ± standard error"),
     ("nll_se", None, "standard error of nll"),
-    ("nll_is_bound", None, "true when nll is an upper bound (ELBO or importance-weighted)"),
+    ("nll_is_bound", None, "true when nll is an upper bound (ELBO, importance-weighted, or of dequantized data)"),
     ("bits_per_dim", "bits/dim", "test NLL in bits per dimension"),
     ("fd", "FD", "Fréchet distance of n samples to the test split, in the feature space named beside it"),
     ("fd_space", None, "feature space of fd (digits28, digits8, or a labelled fallback)"),
@@ -35,6 +39,15 @@ COLUMNS = (
 
 
 COMPARED_GROUPS = ("nll", "fd", "prdc", "speed")  # the metric groups the table shows
+
+
+def comparable_data(run_dir) -> tuple:
+    """What must agree for two runs' likelihoods to be compared: the raw data spec, the kept
+    classes and the transforms that redefine the data (``binarize``); ``dequantize``, ``scale``
+    and ``logit`` keep NLLs in the raw data's units (as an upper bound after dequantize)."""
+    data = read_record(run_dir).data
+    redefining, _ = likelihood_effect(data.get("transforms", ()))
+    return data["spec"], tuple(data.get("classes") or ()), redefining
 
 
 def missing_groups(run_dir) -> list[str]:
@@ -69,6 +82,7 @@ def compare_row(run_dir) -> dict[str, Any]:
     if record.data.get("classes"):
         data += f" classes={','.join(map(str, record.data['classes']))}"
     nll_key = next((k for k in ("nll", "nll_iw", "nll_elbo") if k in metrics), None)
+    _, dequantized = likelihood_effect(record.data.get("transforms", ()))
     fd_key = next((k for k in sorted(metrics) if k.startswith("fd_")), None)
     return {
         "run": Path(run_dir).name,
@@ -79,7 +93,7 @@ def compare_row(run_dir) -> dict[str, Any]:
         "train_s": _value(metrics, "train_time"),
         "nll": _value(metrics, nll_key) if nll_key else None,
         "nll_se": metrics[nll_key].get("se") if nll_key else None,
-        "nll_is_bound": None if nll_key is None else nll_key != "nll",
+        "nll_is_bound": None if nll_key is None else nll_key != "nll" or dequantized,
         "bits_per_dim": _value(metrics, "bits_per_dim"),
         "fd": _value(metrics, fd_key) if fd_key else None,
         "fd_space": metrics[fd_key].get("space", fd_key[3:].replace("_", "-")) if fd_key else None,

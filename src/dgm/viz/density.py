@@ -103,3 +103,36 @@ def plot_density_comparison(
     ax.set_title(f"model samples (n = {len(samples)})", fontsize=9)
     fig.suptitle(f"{model.name or type(model).__name__} on {dataset.spec}", fontsize=10)
     return save_figure(fig, path)
+
+
+def plot_density_table(rows: list[tuple[object, list[tuple[str, GenerativeModel]]]], path, grid: int = 150) -> Path:
+    """Save a table of 2-D densities: one row per dataset, its true density first, then each
+    ``(label, model)``'s density in raw units, on one colour scale per row set by the true
+    density (as :func:`plot_density_comparison`). Labels go above the panels, e.g. a model's
+    name and its KL. For comparing models trained on the same targets (docs/flows.md)."""
+    columns = 1 + max(len(models) for _, models in rows)
+    fig, axes = plt.subplots(
+        len(rows), columns, figsize=(2.4 * columns, 2.4 * len(rows)), squeeze=False, layout="constrained"
+    )
+    viridis = plt.get_cmap("viridis")
+    cmap = viridis.with_extremes(bad=viridis(0.0))
+    for row, (dataset, models) in zip(axes, rows, strict=True):
+        if tuple(dataset.raw_info.shape) != (2,):
+            raise DataError(f"density pictures are for 2-D data, got '{dataset.spec}'")
+        data = dataset.split("test").x.double()
+        ex, ey, points = density_grid(data, grid)
+        true_log, _ = _true_log_density(dataset, data, ex, ey, points)
+        panels = [(f"truth: {dataset.spec.split('?')[0]}", true_log)]
+        panels += [(label, data_log_density(model, dataset, points.float())) for label, model in models]
+        vmax = float(true_log[torch.isfinite(true_log)].max().exp())
+        extent = (float(ex[0]), float(ex[-1]), float(ey[0]), float(ey[-1]))
+        for ax, (title, log_values) in zip(row, panels, strict=False):
+            image = log_values.exp().reshape(grid, grid).T.numpy()
+            ax.imshow(image, origin="lower", extent=extent, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in row[len(panels) :]:
+            ax.axis("off")
+    return save_figure(fig, path)

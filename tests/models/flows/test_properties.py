@@ -169,7 +169,7 @@ def test_toy_defaults_have_at_most_50_000_parameters(name):
 @pytest.mark.parametrize("name", ["realnvp", "glow"])
 def test_image_defaults_fit_the_parameter_limit(name, shape):
     count = count_parameters(get(name), make_config(name, DataInfo(shape, "continuous")))
-    assert count is not None and 100_000 < count <= MAX_PARAMETERS
+    assert count is not None and 50_000 < count <= MAX_PARAMETERS
 
 
 @pytest.mark.parametrize("preset", PRESETS)
