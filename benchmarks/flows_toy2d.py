@@ -25,6 +25,7 @@ from pathlib import Path
 
 import dgm
 from dgm.eval.toy2d import kl_to_target
+from dgm.runs import read_metrics
 from dgm.viz.density import plot_density_table
 
 MODELS = ("gmm", "realnvp", "maf", "nsf")
@@ -60,7 +61,7 @@ def main() -> None:
             train(name, target, run)
             model = dgm.load(run)
             estimate = kl_to_target(model, dataset)
-            params = sum(p.numel() for p in model.parameters())
+            params = read_metrics(run)["parameters"]["value"]
             table.append((name, target, estimate.kl, estimate.se, params))
             models.append((f"{name}: KL {estimate.kl:.2g}", model))
         rows.append((dataset, models))

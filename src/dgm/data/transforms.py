@@ -265,11 +265,16 @@ KNOWN = ("binarize", "binarize:stochastic", "dequantize", "scale", "scale:-1,1",
 LIKELIHOOD = {"binarize": "redefines", "dequantize": "bound", "scale": "same", "logit": "same"}
 
 
+def transform_base(text: str) -> str:
+    """The transform's name without its argument: ``"logit:0.05"`` -> ``"logit"``."""
+    return text.strip().partition(":")[0]
+
+
 def likelihood_effect(names: Sequence[str]) -> tuple[tuple[str, ...], bool]:
     """For a chain of transform ``names``: the names that redefine the data (runs are comparable
     by likelihood only when these and the raw data agree) and whether the reported NLL is an
     upper bound on the raw data's (after ``dequantize``). Unknown names count as redefining."""
-    base = [text.strip().partition(":")[0] for text in names]
+    base = [transform_base(text) for text in names]
     redefining = tuple(t for t, b in zip(names, base, strict=True) if LIKELIHOOD.get(b, "redefines") == "redefines")
     return redefining, any(LIKELIHOOD.get(b) == "bound" for b in base)
 

@@ -34,6 +34,21 @@ def density_grid(data: Tensor, grid: int, margin: float = 0.05) -> tuple[Tensor,
     return edges[0], edges[1], torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
 
 
+def check_2d(dataset) -> None:
+    """Refuse a dataset whose raw examples are not 2-D points, naming what to use instead."""
+    if tuple(dataset.raw_info.shape) != (2,):
+        raise DataError(
+            f"density pictures are for 2-D data, got '{dataset.spec}' ({dataset.raw_info.describe()}); "
+            "use e.g. toy2d:gmm8, or 'dgm plot' samples for other data"
+        )
+
+
+def density_cmap():
+    """viridis with log 0 = -inf (a NaN after exp or as a log value) shown as its lowest colour."""
+    viridis = plt.get_cmap("viridis")
+    return viridis.with_extremes(bad=viridis(0.0))
+
+
 def _true_log_density(dataset, data: Tensor, ex: Tensor, ey: Tensor, points: Tensor) -> tuple[Tensor, str]:
     """log p on the grid: the analytic target's, or the log of a histogram of ``data``."""
     target = dataset.target
@@ -65,11 +80,7 @@ def plot_density_comparison(
     :func:`dgm.sampling.draw_samples`; by default ``n`` drawn with ``seed``), shown in raw units
     through ``dataset.to_display``.
     """
-    if tuple(dataset.raw_info.shape) != (2,):
-        raise DataError(
-            f"density pictures are for 2-D data, got '{dataset.spec}' ({dataset.raw_info.describe()}); "
-            "use e.g. toy2d:gmm8, or 'dgm plot' samples for other data"
-        )
+    check_2d(dataset)
     data = dataset.split("test").x.double()
     ex, ey, points = density_grid(data, grid)
     true_log, true_title = _true_log_density(dataset, data, ex, ey, points)
@@ -83,8 +94,7 @@ def plot_density_comparison(
 
     top = float(true_log[torch.isfinite(true_log)].max())
     vmin, vmax, label = (top - LOG_RANGE, top, "log density") if log else (0.0, float(np.exp(top)), "density")
-    viridis = plt.get_cmap("viridis")
-    cmap = viridis.with_extremes(bad=viridis(0.0))  # log 0 = -inf is shown as the lowest colour
+    cmap = density_cmap()
     extent = (float(ex[0]), float(ex[-1]), float(ey[0]), float(ey[-1]))
     fig, axes = plt.subplots(
         1, len(panels) + 1, figsize=(4.2 * (len(panels) + 1), 4.2), squeeze=False, layout="constrained"
@@ -114,11 +124,9 @@ def plot_density_table(rows: list[tuple[object, list[tuple[str, GenerativeModel]
     fig, axes = plt.subplots(
         len(rows), columns, figsize=(2.4 * columns, 2.4 * len(rows)), squeeze=False, layout="constrained"
     )
-    viridis = plt.get_cmap("viridis")
-    cmap = viridis.with_extremes(bad=viridis(0.0))
+    cmap = density_cmap()
     for row, (dataset, models) in zip(axes, rows, strict=True):
-        if tuple(dataset.raw_info.shape) != (2,):
-            raise DataError(f"density pictures are for 2-D data, got '{dataset.spec}'")
+        check_2d(dataset)
         data = dataset.split("test").x.double()
         ex, ey, points = density_grid(data, grid)
         true_log, _ = _true_log_density(dataset, data, ex, ey, points)
