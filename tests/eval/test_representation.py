@@ -89,3 +89,14 @@ def test_unlabelled_data_is_refused():
     ds = dgm.load_dataset("toy2d:gmm8?n=200")
     with pytest.raises(DataError, match="labelled"):
         linear_probe(pca(ds, k=2), ds)
+
+
+def test_a_conditional_encoder_is_given_the_labels(digits):
+    """A CVAE's encoder sees each example's label (it could not encode without it)."""
+    cvae = dgm.build("cvae", data=digits, latent_dim=2, hidden=(16,), channels=4)
+    metrics = linear_probe(cvae, digits, max_iter=50)
+    assert metrics["probe_accuracy"]["n"] == digits.split("test").n
+    with torch.no_grad():
+        one = latent_means(cvae, digits.split("test").x[:3], cond=torch.tensor([0, 1, 2]))
+        other = latent_means(cvae, digits.split("test").x[:3], cond=torch.tensor([3, 3, 3]))
+    assert not torch.allclose(one, other)

@@ -23,6 +23,13 @@ TINY: dict[str, dict] = {
     "maf": {"layers": 2, "hidden": (8,)},
     "iaf": {"layers": 2, "hidden": (8,)},
     "nsf": {"layers": 2, "hidden": (8,), "bins": 4},
+    "ae": {"latent_dim": 2, "hidden": (8,)},
+    "dae": {"latent_dim": 2, "hidden": (8,)},
+    "cae": {"latent_dim": 2, "hidden": (8,)},
+    "vae": {"latent_dim": 2, "hidden": (8,), "posterior": "iaf", "flow_layers": 2, "flow_hidden": (8,)},
+    "beta_vae": {"latent_dim": 2, "hidden": (8,), "posterior": "planar", "flow_layers": 2},
+    "cvae": {"latent_dim": 2, "hidden": (8,)},
+    "iwae": {"latent_dim": 2, "hidden": (8,)},
 }
 
 INFOS = {

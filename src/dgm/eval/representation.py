@@ -39,20 +39,27 @@ def require_encoder(model: GenerativeModel) -> None:
 
 
 @torch.no_grad()
-def latent_means(model: GenerativeModel, x: Tensor, batch_size: int = 500) -> Tensor:
+def latent_means(model: GenerativeModel, x: Tensor, batch_size: int = 500, cond: Tensor | None = None) -> Tensor:
     """The code ``model.encode(x)`` of model-space ``x`` (N, *data.shape), as (N, K) on the CPU.
 
     ``encode`` may return a Tensor (a deterministic code) or a tuple whose first element is
     the mean of q(z | x) (e.g. ``(mean, logvar)``); the mean is used, so the code does not
     depend on sampling noise. Latents of any shape are flattened to K values per example.
+    Conditional models get their labels ``cond`` (N,), passed to ``encode`` batch by batch.
     Computed in batches on the model's device, in eval mode (the mode is restored after).
     """
     require_encoder(model)
+    if cond is not None and len(cond) != x.shape[0]:
+        raise DataError(f"got {x.shape[0]} examples but {len(cond)} labels")
     was_training = model.training
     model.eval()
     out = []
     for i in range(0, x.shape[0], batch_size):
-        z = model.encode(x[i : i + batch_size].to(model.device))
+        xb = x[i : i + batch_size].to(model.device)
+        if cond is None:
+            z = model.encode(xb)
+        else:
+            z = model.encode(xb, cond=cond[i : i + batch_size].to(model.device))
         z = z[0] if isinstance(z, (tuple, list)) else z  # (mean, logvar, ...) -> mean
         out.append(z.reshape(z.shape[0], -1).float().cpu())  # (B, K)
     model.train(was_training)
@@ -78,7 +85,9 @@ def linear_probe(model: GenerativeModel, dataset, max_iter: int = 1000, seed: in
     """Linear-probe test accuracy of the model's latent means and, as reference, of the raw pixels.
 
     Train and test splits are transformed (stochastic transforms seeded with ``seed``), encoded
-    with :func:`latent_means` and probed with :func:`probe_accuracy`. Returns metrics.json
+    with :func:`latent_means` and probed with :func:`probe_accuracy`. A conditional model's
+    encoder is given the true labels, so its probe measures how much of the label its code
+    repeats (a CVAE's code should keep the rest: style, not class). Returns metrics.json
     entries ``probe_accuracy`` and ``probe_accuracy_pixels`` (value, se, unit, n, what).
     Raises ConfigError for a model without an encoder, DataError for data without labels.
     """
@@ -86,8 +95,9 @@ def linear_probe(model: GenerativeModel, dataset, max_iter: int = 1000, seed: in
     train, test = dataset.split("train"), dataset.split("test")
     if train.y is None or test.y is None:
         raise DataError(f"the linear probe needs labelled data; '{dataset.spec}' has no labels")
-    z_train = latent_means(model, dataset.transformed("train", seed=seed)[0])
-    z_test = latent_means(model, dataset.transformed("test", seed=seed)[0])
+    cond = {"train": train.y, "test": test.y} if model.conditional else {"train": None, "test": None}
+    z_train = latent_means(model, dataset.transformed("train", seed=seed)[0], cond=cond["train"])
+    z_test = latent_means(model, dataset.transformed("test", seed=seed)[0], cond=cond["test"])
     acc, se = probe_accuracy(z_train, train.y, z_test, test.y, max_iter, seed)
     pix, pix_se = probe_accuracy(train.x.flatten(1), train.y, test.x.flatten(1), test.y, max_iter, seed)
     chance = f"chance {1 / len(torch.unique(train.y)):.3f}"

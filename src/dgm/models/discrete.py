@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -21,3 +23,40 @@ def categorical_log_prob(logits: Tensor, x: Tensor) -> Tensor:
 def discrete_log_prob(logits: Tensor, x: Tensor) -> Tensor:
     """Bernoulli log-likelihood for logits (B, D), categorical for logits (B, D, L)."""
     return bernoulli_log_prob(logits, x) if logits.dim() == 2 else categorical_log_prob(logits, x)
+
+
+def discretized_logistic_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, levels: int) -> Tensor:
+    """log P(x) elementwise for integer levels x in 0..L-1 under a logistic(mean, s = e^log_scale)
+    on [-1, 1] discretised into L bins (Salimans et al. 2017, PixelCNN++, eq. 2):
+
+        P(x) = σ((c + δ - μ)/s) - σ((c - δ - μ)/s),   c = 2x/(L-1) - 1,  δ = 1/(L-1),
+
+    with the edge bins open (x = 0 takes σ((c + δ - μ)/s), x = L-1 takes 1 - σ((c - δ - μ)/s)).
+    Where the difference underflows (< 1e-5) it is the density at c times the bin width 2δ.
+    All arguments broadcast; the result has their shape (no sum)."""
+    half = 1.0 / (levels - 1)
+    centred = 2 * half * x - 1 - mean
+    inv_s = torch.exp(-log_scale)
+    plus, minus = inv_s * (centred + half), inv_s * (centred - half)
+    log_cdf_plus = plus - F.softplus(plus)  # log σ(plus)
+    log_sf_minus = -F.softplus(minus)  # log (1 - σ(minus))
+    delta = torch.sigmoid(plus) - torch.sigmoid(minus)
+    mid = inv_s * centred
+    log_pdf_mid = mid - log_scale - 2 * F.softplus(mid)  # log of the logistic density at c
+    inner = torch.where(delta > 1e-5, torch.log(delta.clamp_min(1e-12)), log_pdf_mid + math.log(2 * half))
+    return torch.where(x < 0.5, log_cdf_plus, torch.where(x > levels - 1.5, log_sf_minus, inner))
+
+
+def logistic_mixture_log_prob(params: Tensor, x: Tensor, levels: int) -> Tensor:
+    """sum_d log sum_m π_dm P_logistic(x_d; μ_dm, s_dm) for ``params`` (B, D, 3M) holding the
+    mixture logits, means and log-scales (M each) and integer-valued x (B, D) -> (B,)."""
+    logits, mean, log_scale = split_logistic_params(params)
+    log_p = discretized_logistic_log_prob(x.unsqueeze(-1), mean, log_scale, levels)  # (B, D, M)
+    return torch.logsumexp(torch.log_softmax(logits, -1) + log_p, -1).sum(-1)
+
+
+def split_logistic_params(params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(logits, means, log-scales), each (..., M), from (..., 3M); log-scales at least -7 as in
+    PixelCNN++ (a bin is then many scales wide, so nothing is gained below)."""
+    logits, mean, log_scale = params.chunk(3, dim=-1)
+    return logits, mean, log_scale.clamp_min(-7.0)
