@@ -9,6 +9,8 @@ from typer.core import TyperArgument, TyperCommand
 
 from dgm.errors import ConfigError
 
+PICTURE_SUFFIXES = (".png", ".pdf", ".svg")  # files a picture command writes
+
 
 class Command(TyperCommand):
     """A command whose help names arguments plainly (``RUN``, not ``RUN <path>``)."""

@@ -19,10 +19,8 @@ from typing import Annotated
 
 import typer
 
-from dgm.cli.common import check_seed, command, fail
+from dgm.cli.common import PICTURE_SUFFIXES, check_seed, command, fail
 from dgm.errors import ConfigError, DgmError
-
-PICTURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 Run = Annotated[Path, typer.Argument(metavar="RUN", help="Run directory of a model with a latent space.")]
 

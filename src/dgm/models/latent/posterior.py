@@ -27,6 +27,12 @@ Posterior = Literal["gaussian", "planar", "iaf"]
 POSTERIORS: tuple[str, ...] = ("gaussian", "planar", "iaf")
 
 
+def amortised_features(kind: str, latent_dim: int, layers: int) -> int:
+    """Encoder outputs a ``kind`` flow of ``layers`` layers takes per example: (u, w, b) of each
+    planar layer, 2K + 1 numbers; none for ``iaf`` and ``gaussian``."""
+    return layers * (2 * latent_dim + 1) if kind == "planar" else 0
+
+
 class FlowPosterior(nn.Module):
     """The flow part of a flow posterior: ``forward(z0, amortised, h) -> (z_L, Σ ladj)``.
 
@@ -41,7 +47,7 @@ class FlowPosterior(nn.Module):
         if layers < 1:
             raise ConfigError(f"flow_layers must be at least 1 for a {kind} posterior, got {layers}")
         self.kind, self.latent_dim, self.layers = kind, latent_dim, layers
-        self.amortised_features = layers * (2 * latent_dim + 1) if kind == "planar" else 0
+        self.amortised_features = amortised_features(kind, latent_dim, layers)
         self.iaf = nn.ModuleList(
             MaskedAffineAutoregressive(
                 latent_dim, hidden, order="natural" if i % 2 == 0 else "reversed", context_features=features

@@ -34,7 +34,7 @@ from dgm.errors import ConfigError
 from dgm.models.base import as_batch
 from dgm.models.latent.base import AutoencoderConfig, LatentModel
 from dgm.models.latent.gaussian import gaussian_kl, gaussian_log_prob, reparameterize, std_normal_log_prob
-from dgm.models.latent.posterior import POSTERIORS, FlowPosterior
+from dgm.models.latent.posterior import POSTERIORS, FlowPosterior, amortised_features
 from dgm.registry import register
 
 LOG_VAR_RANGE = (-14.0, 8.0)  # σ from 1e-3 to 55: beyond, a step of the encoder only overflows
@@ -69,8 +69,13 @@ class VAE(LatentModel):
     Config = VAEConfig
 
     def __init__(self, config: VAEConfig):
-        self.flow: FlowPosterior | None = None
         super().__init__(config)
+        self.flow: FlowPosterior | None = None
+        if config.posterior != "gaussian":
+            features = config.hidden[-1] + (self.embedding.embedding_dim if self.embedding is not None else 0)
+            self.flow = FlowPosterior(
+                config.posterior, config.latent_dim, config.flow_layers, features, config.flow_hidden
+            )
 
     @classmethod
     def check_config(cls, config: VAEConfig) -> None:
@@ -83,21 +88,16 @@ class VAE(LatentModel):
             raise ConfigError("the importance-weighted bound has no beta; use iw_samples=1 with beta, or beta=1")
         if config.posterior not in POSTERIORS:
             raise ConfigError(f"posterior must be one of {', '.join(POSTERIORS)}, got {config.posterior!r}")
+        if config.posterior != "gaussian" and (config.flow_layers < 1 or min(config.flow_hidden, default=0) < 1):
+            raise ConfigError(
+                f"a {config.posterior} posterior needs flow_layers >= 1 and positive flow_hidden, got "
+                f"flow_layers={config.flow_layers}, flow_hidden={config.flow_hidden}"
+            )
 
     def code_features(self) -> int:
+        """μ and log σ² (2K outputs), and the parameters of an amortised flow."""
         config = self.config
-        if config.posterior != "gaussian":
-            self.flow = FlowPosterior(
-                config.posterior,
-                config.latent_dim,
-                config.flow_layers,
-                config.hidden[-1] + self._embedding_size(),
-                config.flow_hidden,
-            )
-        return 2 * self.latent_dim + (self.flow.amortised_features if self.flow else 0)
-
-    def _embedding_size(self) -> int:
-        return self.embedding.embedding_dim if self.embedding is not None else 0
+        return 2 * self.latent_dim + amortised_features(config.posterior, config.latent_dim, config.flow_layers)
 
     # ----- the posterior ------------------------------------------------------------------
     def encode(self, x: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
