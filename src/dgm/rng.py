@@ -29,7 +29,13 @@ def randn(shape, generator: torch.Generator | None = None, device=None) -> Tenso
 
 def bernoulli(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Draw x ~ Bernoulli(probs) elementwise, as floats in {0, 1}."""
-    return (rand(probs.shape, generator, probs.device) < probs).to(probs.dtype)
+    return bernoulli_from_uniform(probs, rand(probs.shape, generator, probs.device))
+
+
+def bernoulli_from_uniform(probs: Tensor, u: Tensor) -> Tensor:
+    """x = 1[u < probs] for uniforms ``u`` of the shape of ``probs``: a Bernoulli draw whose
+    randomness was drawn beforehand (what :func:`bernoulli` does with fresh uniforms)."""
+    return (u < probs).to(probs.dtype)
 
 
 def categorical(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -38,7 +44,12 @@ def categorical(logits: Tensor, generator: torch.Generator | None = None) -> Ten
     argmax_k (logits_k + g_k) with g_k = -log(-log U_k) is distributed as softmax(logits).
     Returns a long tensor of shape ``logits.shape[:-1]``.
     """
-    u = rand(logits.shape, generator, logits.device).clamp_(1e-20, 1.0 - 1e-7)
+    return categorical_from_uniform(logits, rand(logits.shape, generator, logits.device))
+
+
+def categorical_from_uniform(logits: Tensor, u: Tensor) -> Tensor:
+    """The Gumbel-max draw of :func:`categorical` from uniforms ``u`` of the shape of ``logits``."""
+    u = u.clamp(1e-20, 1.0 - 1e-7)
     return torch.argmax(logits - torch.log(-torch.log(u)), dim=-1)
 
 

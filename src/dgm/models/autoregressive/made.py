@@ -19,7 +19,10 @@ paper). ``log_prob`` is the ensemble over the first ``eval_masks`` sets,
     p(x) = (1/K) sum_k p_k(x),   log p(x) = logsumexp_k log p_k(x) - log K,
 
 which is still an exact, normalised density (an equal-weight mixture of K autoregressive
-models); ``sample`` draws from that same mixture. In eval mode ``loss`` is the NLL of the
+models); ``sample`` draws from that same mixture, one dimension per step for all examples at
+once, updating the first layer's pre-activations as each dimension is drawn (O(K H) per
+dimension instead of a whole pass; ``benchmarks/made_sampling.py``: 17-35x faster for 64
+binarized digits, the same samples). In eval mode ``loss`` is the NLL of the
 ensemble; in training mode it is the NLL under the mask set of the current step.
 
 >>> import dgm
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm import rng
@@ -278,30 +282,115 @@ class MADE(GenerativeModel):
         """Draw ``n`` examples (n, *data.shape) from the density ``log_prob`` gives.
 
         Each example picks one of the ``eval_masks`` mask sets uniformly (the mixture
-        component), then is drawn one dimension per pass in that set's ordering. With
-        ``eval_masks = 1`` this is plain ancestral sampling with the first mask set; for K
-        sets it costs K * D passes over batches of about n / K.
+        component), then is drawn one dimension at a time in that set's ordering
+        (:meth:`_sample_incremental`, O(H) work per dimension with one hidden layer).
         """
         cond = self.check_cond(cond, n)
         k_sets = self.eval_sets
-        x = self.out.weight.new_zeros(n, self.config.data.dim)  # (n, D)
-        if k_sets == 1:
-            return self._sample_set(x, cond, 0, generator).view(n, *self.config.data.shape)
-        component = (rng.rand((n,), generator, self.device) * k_sets).long().clamp_(max=k_sets - 1)  # (n,)
-        for k in range(k_sets):
+        component = torch.zeros(n, dtype=torch.long, device=self.device)
+        if k_sets > 1:
+            component = (rng.rand((n,), generator, self.device) * k_sets).long().clamp_(max=k_sets - 1)  # (n,)
+        return self._sample_from(cond, component, generator).view(n, *self.config.data.shape)
+
+    def _sample_from(self, cond: Tensor | None, component: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The examples (n, D) of mixture components ``component`` (n,): the uniforms of every
+        draw, then :meth:`_sample_incremental`."""
+        return self._sample_incremental(cond, component, self._sampling_uniforms(component, generator))
+
+    def _sampling_uniforms(self, component: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The uniforms of every draw, (D, n) (or (D, n, L) for L levels): step i of example e
+        uses ``[i, e]``. They are taken from the generator set by set and step by step, the order
+        of :meth:`_sample_reference` (``torch.rand`` of D x m values gives the values of D calls
+        for m), so both samplers draw the same examples."""
+        n, dim, per = component.shape[0], self.config.data.dim, self.per_dim
+        u = torch.zeros((dim, n, per) if per > 1 else (dim, n), device=self.device, dtype=self.dtype)
+        for k in range(self.eval_sets):
             idx = torch.nonzero(component == k).squeeze(1)
             if idx.numel() > 0:
-                x[idx] = self._sample_set(x[idx], None if cond is None else cond[idx], k, generator)
-        return x.view(n, *self.config.data.shape)
+                u[:, idx] = rng.rand((dim, idx.numel(), *u.shape[2:]), generator, self.device).to(u.dtype)
+        return u
 
-    def _sample_set(self, x: Tensor, cond: Tensor | None, k: int, generator: torch.Generator | None) -> Tensor:
-        """Fill ``x`` (n, D) in place, dimension by dimension in the ordering of mask set ``k``."""
-        self.use_masks(k)
-        weights = [layer.masked_weight() for layer in self.masked_layers()]  # once for D passes
-        for d in self.orders[k].tolist():
-            logits = self._logits(x, cond, weights)[:, d]  # (n,) or (n, L)
-            if self.per_dim == 1:
-                x[:, d] = rng.bernoulli(torch.sigmoid(logits), generator)
-            else:
-                x[:, d] = rng.categorical(logits, generator).to(x.dtype)
+    def _draw(self, logits: Tensor, u: Tensor) -> Tensor:
+        """x_d from the logits (n, per_dim) of its conditional and its uniforms."""
+        if self.per_dim == 1:
+            return rng.bernoulli_from_uniform(torch.sigmoid(logits[:, 0]), u)
+        return rng.categorical_from_uniform(logits, u).to(logits.dtype)
+
+    def _sample_incremental(self, cond: Tensor | None, component: Tensor, uniforms: Tensor) -> Tensor:
+        """The examples of mixture components ``component`` (n,), drawn one dimension per step,
+        in O(K H) work per dimension and example for one hidden layer.
+
+        At step i, the examples of mask set k draw dimension ``orders[k, i]``. The first layer's
+        pre-activations a = W₁ x + b₁ are kept and updated as each dimension is drawn,
+        a += W₁[:, d] x_d: dimensions not drawn yet are 0, so a is what a whole pass would
+        compute. Deeper hidden layers are recomputed from relu(a). Of the output and direct
+        layers only the rows that give this step's dimension of each set are evaluated, for all
+        K sets at once (one product of (n, H) by (H, K per_dim)); each example keeps its set's.
+        The loop makes D steps of a few operations whatever n and K.
+        """
+        n, dim, per, scale = component.shape[0], self.config.data.dim, self.per_dim, self.input_scale
+        k_sets = self.eval_sets
+        offsets = torch.arange(k_sets, device=self.device) * dim  # row of (set k, dimension 0) in K * D rows
+        masks = [getattr(self, f"masks_{i}")[:k_sets] for i in range(len(self.masked_layers()))]  # (K, out, in)
+        # weights and masks as rows (dimension d, or set k and dimension d) that index_select gathers
+        first_weight = self.layers[0].weight.t().contiguous()  # (D, H1): column d of W₁ as row d
+        first_mask = masks[0].transpose(1, 2).reshape(k_sets * dim, -1)  # (K D, H1)
+        out_weight = self.out.weight.view(dim, -1)  # (D, per H_L)
+        out_mask = masks[len(self.layers)].view(k_sets * dim, -1)  # (K D, per H_L)
+        x = torch.zeros(n, dim, device=self.device, dtype=self.dtype)
+        a = self.layers[0].bias.expand(n, -1)  # (n, H1): pre-activations with x = 0
+        out_bias = self.out.bias.view(1, dim, per).expand(n, -1, -1)  # (n, D, per)
+        if cond is not None:
+            a = a + self.cond_hidden(cond)
+            out_bias = out_bias + self.cond_out(cond).view(n, dim, per)
+        groups = [torch.nonzero(component == k).squeeze(1) for k in range(k_sets)]
+        deeper = []  # masked weights of the hidden layers after the first, per set
+        for k in range(k_sets):
+            self.use_masks(k)
+            deeper.append([layer.masked_weight() for layer in self.layers[1:]])
+        orders = self.orders[:k_sets].t().contiguous()  # (D, K): step i of every set
+        pick_set = component.view(n, 1, 1).expand(n, 1, per)
+        for i in range(dim):
+            d_sets = orders[i]  # (K,) the dimension each set draws now
+            at = offsets + d_sets  # (K,) their rows among the K D
+            d = d_sets.index_select(0, component)  # (n,)
+            h = torch.relu(a)
+            for j, layer in enumerate(self.layers[1:]):  # deeper layers, set by set
+                h_next = h.new_empty(n, layer.out_features)
+                for k, idx in enumerate(groups):
+                    h_next[idx] = torch.relu(F.linear(h[idx], deeper[k][j], layer.bias))
+                h = h_next
+            rows = out_weight.index_select(0, d_sets) * out_mask.index_select(0, at)  # (K, per H_L)
+            logits = h @ rows.view(k_sets * per, -1).t()  # (n, K per)
+            if self.direct is not None:
+                direct = self.direct.weight.view(dim, -1).index_select(0, d_sets)  # (K, per D)
+                direct = direct * masks[-1].view(k_sets * dim, -1).index_select(0, at)
+                logits = logits + (x * scale) @ direct.view(k_sets * per, dim).t()
+            logits = logits.view(n, k_sets, per).gather(1, pick_set).squeeze(1)  # (n, per): its set's
+            logits = logits + out_bias.gather(1, d.view(n, 1, 1).expand(n, 1, per)).squeeze(1)
+            drawn = self._draw(logits, uniforms[i])  # (n,)
+            x.scatter_(1, d.unsqueeze(1), drawn.unsqueeze(1))
+            columns = first_weight.index_select(0, d_sets) * first_mask.index_select(0, at)  # (K, H1)
+            a = a + (drawn * scale).unsqueeze(1) * columns.index_select(0, component)
+        return x
+
+    def _sample_reference(self, cond: Tensor | None, component: Tensor, generator: torch.Generator | None) -> Tensor:
+        """:meth:`_sample_from` by the definition: set by set, one whole pass of the network per
+        dimension (O(D H) each) and a fresh draw from the generator per step. The fast sampler
+        is tested and benchmarked against it."""
+        x = torch.zeros(component.shape[0], self.config.data.dim, device=self.device, dtype=self.dtype)
+        for k in range(self.eval_sets):
+            idx = torch.nonzero(component == k).squeeze(1)
+            if idx.numel() == 0:
+                continue
+            self.use_masks(k)
+            weights = [layer.masked_weight() for layer in self.masked_layers()]
+            xk, ck = x[idx], None if cond is None else cond[idx]
+            for d in self.orders[k].tolist():
+                logits = self._logits(xk, ck, weights)[:, d]  # (n_k,) or (n_k, L)
+                if self.per_dim == 1:
+                    xk[:, d] = rng.bernoulli(torch.sigmoid(logits), generator)
+                else:
+                    xk[:, d] = rng.categorical(logits, generator).to(xk.dtype)
+            x[idx] = xk
         return x
