@@ -95,9 +95,9 @@ def linear_probe(model: GenerativeModel, dataset, max_iter: int = 1000, seed: in
     train, test = dataset.split("train"), dataset.split("test")
     if train.y is None or test.y is None:
         raise DataError(f"the linear probe needs labelled data; '{dataset.spec}' has no labels")
-    cond = {"train": train.y, "test": test.y} if model.conditional else {"train": None, "test": None}
-    z_train = latent_means(model, dataset.transformed("train", seed=seed)[0], cond=cond["train"])
-    z_test = latent_means(model, dataset.transformed("test", seed=seed)[0], cond=cond["test"])
+    given = model.conditional  # a conditional encoder gets the labels
+    z_train = latent_means(model, dataset.transformed("train", seed=seed)[0], cond=train.y if given else None)
+    z_test = latent_means(model, dataset.transformed("test", seed=seed)[0], cond=test.y if given else None)
     acc, se = probe_accuracy(z_train, train.y, z_test, test.y, max_iter, seed)
     pix, pix_se = probe_accuracy(train.x.flatten(1), train.y, test.x.flatten(1), test.y, max_iter, seed)
     chance = f"chance {1 / len(torch.unique(train.y)):.3f}"

@@ -112,11 +112,17 @@ class VAE(LatentModel):
         return out[:, :k], out[:, k : 2 * k].clamp(*LOG_VAR_RANGE), out[:, 2 * k :], h
 
     def posterior_sample(
-        self, x: Tensor, cond: Tensor | None = None, k: int = 1, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        cond: Tensor | None = None,
+        k: int = 1,
+        generator: torch.Generator | None = None,
+        encoded: tuple[Tensor, ...] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """``k`` reparameterized draws z ~ q(z | x), (k, B, K), their log q(z | x) (k, B), and the
-        analytic KL(q ‖ p) (B,) when q is Gaussian (None for a flow posterior)."""
-        mean, log_var, amortised, h = self._encode(x, cond)
+        analytic KL(q ‖ p) (B,) when q is Gaussian (None for a flow posterior). ``encoded`` is
+        the encoder's output for ``x`` when the caller has it (several draws of one batch)."""
+        mean, log_var, amortised, h = self._encode(x, cond) if encoded is None else encoded
         z = reparameterize(mean, log_var, generator, k)  # (k, B, K)
         log_q = gaussian_log_prob(z, mean, log_var)
         if self.flow is None:
@@ -125,10 +131,15 @@ class VAE(LatentModel):
         return z, log_q - ladj, None
 
     def log_weights(
-        self, x: Tensor, cond: Tensor | None = None, k: int = 1, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        cond: Tensor | None = None,
+        k: int = 1,
+        generator: torch.Generator | None = None,
+        encoded: tuple[Tensor, ...] | None = None,
     ) -> Tensor:
         """log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x) for k draws z_i ~ q: (k, B)."""
-        z, log_q, _ = self.posterior_sample(x, cond, k, generator)
+        z, log_q, _ = self.posterior_sample(x, cond, k, generator, encoded)
         return self.reconstruction_log_prob(x, z, cond) + std_normal_log_prob(z) - log_q
 
     # ----- bounds -------------------------------------------------------------------------
@@ -155,7 +166,10 @@ class VAE(LatentModel):
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         chunk = max(1, MAX_DECODER_BATCH // max(1, x.shape[0]))
-        log_w = torch.cat([self.log_weights(x, cond, min(chunk, k - i), generator) for i in range(0, k, chunk)])
+        encoded = self._encode(x, cond)  # once for every chunk of draws
+        log_w = torch.cat(
+            [self.log_weights(x, cond, min(chunk, k - i), generator, encoded) for i in range(0, k, chunk)]
+        )
         return torch.logsumexp(log_w, 0) - math.log(k)
 
     def loss(self, batch, part: str | None = None) -> dict[str, Tensor]:
