@@ -128,3 +128,13 @@ def test_sample_temperature_scales_a_flows_noise_and_is_refused_where_it_means_n
     refused = invoke(["sample", str(other), "--temperature", "0.5", "--out", str(tmp_path / "i.npy")])
     assert_one_line_error(refused, "model 'independent' does not sample with a temperature")
     assert not (tmp_path / "i.npy").exists() and not (tmp_path / "bad.npy").exists()
+
+
+def test_a_models_training_defaults_apply_only_where_nothing_is_given():
+    from dgm.cli.train import model_train_defaults
+
+    assert model_train_defaults("nade", {}, {}) == {"lr": 0.01, "batch_size": 64}
+    assert model_train_defaults("nade", {"lr": 0.002}, {}) == {"batch_size": 64}  # --lr or the config file
+    assert model_train_defaults("nade", {}, {"batch_size": "32"}) == {"lr": 0.01}  # --set train.batch_size
+    assert model_train_defaults("made", {}, {}) == {}
+    assert model_train_defaults("no-such-model", {}, {}) == {}

@@ -91,7 +91,7 @@ def build(name: str, data, *, max_parameters: int | None = None, **overrides) ->
 def build_from_dict(name: str, config: dict[str, Any]) -> GenerativeModel:
     """Rebuild a model from its saved name and ``to_dict(config)`` (as in a run's config.json)."""
     cls = get(name)
-    return cls(from_dict(cls.Config, config))
+    return cls(from_dict(cls.Config, cls.upgrade_config(config)))
 
 
 def config_dict(model: GenerativeModel) -> dict[str, Any]:

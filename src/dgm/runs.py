@@ -5,7 +5,8 @@ runs/<name>/
   config.json          model name + config, data spec + transforms, training settings, versions, seed
   model.safetensors    weights (safetensors: loading never executes code)
   metrics.json         final evaluation
-  samples.png          samples (or a density plot for 2-D data)
+  samples.png          samples (or a density plot for 2-D data, waveforms for audio)
+  samples.txt|.wav     text and audio runs: the samples themselves
   logs/                per-step metrics (CSV, TensorBoard when installed)
   checkpoints/         Lightning checkpoints for --resume
 ```
@@ -31,12 +32,21 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 METRICS = "metrics.json"
 SAMPLES = "samples.png"
+SAMPLES_TEXT = "samples.txt"  # text runs: the samples as text, beside their picture
+SAMPLES_AUDIO = "samples.wav"  # audio runs: the samples as sound, beside their waveforms
 LOGS = "logs"
 CHECKPOINTS = "checkpoints"
 # Everything a run writes (and --overwrite removes); other files in the folder are left alone.
-RUN_FILES = (CONFIG, WEIGHTS, METRICS, SAMPLES, LOGS, CHECKPOINTS)
+RUN_FILES = (CONFIG, WEIGHTS, METRICS, SAMPLES, SAMPLES_TEXT, SAMPLES_AUDIO, LOGS, CHECKPOINTS)
 # metrics.json records the id of the weights it was computed on (a safetensors metadata field).
 WEIGHTS_ID = "weights_id"
+
+
+def sample_files(info) -> str:
+    """The sample files a run on data ``info`` writes: the picture, and for text or audio the
+    samples themselves."""
+    extra = SAMPLES_TEXT if info.vocab is not None else SAMPLES_AUDIO if info.sample_rate is not None else None
+    return SAMPLES if extra is None else f"{SAMPLES} and {extra}"
 
 
 @dataclass(frozen=True)

@@ -53,5 +53,8 @@ def check_temperature(model: GenerativeModel, temperature: float) -> float:
     """``temperature`` if ``model`` samples with one (its value is checked by ``model.sample``);
     else a ConfigError."""
     if not model.has_temperature:
-        raise ConfigError(f"model '{model.name}' does not sample with a temperature; leave it out (flows take one)")
+        raise ConfigError(
+            f"model '{model.name}' does not sample with a temperature; leave it out "
+            "(flows, VAEs and autoregressive models take one)"
+        )
     return temperature

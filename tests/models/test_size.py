@@ -14,7 +14,7 @@ from dgm.models.autoregressive.made import MADE
 from dgm.models.base import GenerativeModel, ModelConfig
 from dgm.models.size import MAX_PARAMETERS, check_model_size, count_parameters
 from dgm.registry import get, make_config
-from tests.models.test_conformance import CASES, IDS, INFOS, TINY
+from tests.models.test_conformance import CASES, IDS, INFOS, TINY, info_for
 
 RGB16 = DataInfo((3, 16, 16), "discrete", 256)  # a folder of 16x16 RGB 8-bit images
 RGB16_MADE_PARAMETERS = 348_568_552  # 768 -> 1000 -> 768 * 256 logits, plus 768 x 768 * 256 direct
@@ -26,7 +26,7 @@ def real_count(model) -> int:
 
 @pytest.mark.parametrize("name, support, conditional", CASES, ids=IDS)
 def test_meta_count_equals_the_real_count(name, support, conditional):
-    config = make_config(name, INFOS[support], conditional=conditional, **TINY[name])
+    config = make_config(name, info_for(name, INFOS[support]), conditional=conditional, **TINY[name])
     assert count_parameters(get(name), config) == real_count(get(name)(config))
 
 
@@ -45,7 +45,7 @@ def test_oversized_made_is_refused_without_being_built(monkeypatch):
 
     monkeypatch.setattr(MADE, "__init__", recording_init)
     with pytest.raises(ConfigError) as err:
-        dgm.build("made", data=RGB16)
+        dgm.build("made", data=RGB16, output="categorical")
     assert devices == [torch.device("meta")]  # only ever built where tensors have no memory
     assert str(err.value) == (
         f"model 'made' would have {RGB16_MADE_PARAMETERS:,} parameters, over the limit of 50,000,000; "
@@ -58,14 +58,14 @@ def test_oversized_made_is_refused_without_being_built(monkeypatch):
 
 def test_a_model_built_on_meta_holds_no_memory():
     with torch.device("meta"):
-        model = MADE(make_config("made", RGB16))
+        model = MADE(make_config("made", RGB16, output="categorical"))
     tensors = [*model.parameters(), *model.buffers()]
     assert tensors and all(t.is_meta for t in tensors)  # the (8, 196608, 1000) masks included
     assert real_count(model) == RGB16_MADE_PARAMETERS
 
 
 def test_check_names_the_command_line_option_by_default_and_returns_the_count():
-    config = make_config("made", RGB16, hidden=(8,), direct=False)
+    config = make_config("made", RGB16, hidden=(8,), direct=False, output="categorical")
     count = check_model_size(MADE, config)
     assert count == real_count(MADE(config)) < MAX_PARAMETERS
     with pytest.raises(
@@ -80,7 +80,7 @@ def test_limit_is_inclusive_and_can_be_raised():
     assert real_count(dgm.build("made", data=info, hidden=(8,), max_parameters=count)) == count
     with pytest.raises(ConfigError, match=f"would have {count:,} parameters, over the limit of {count - 1:,}"):
         dgm.build("made", data=info, hidden=(8,), max_parameters=count - 1)
-    big = make_config("made", RGB16)
+    big = make_config("made", RGB16, output="categorical")
     assert check_model_size(MADE, big, limit=RGB16_MADE_PARAMETERS) == RGB16_MADE_PARAMETERS
 
 

@@ -5,6 +5,7 @@
 - :mod:`dgm.cli.sample`: ``dgm sample``
 - :mod:`dgm.cli.evaluate`: ``dgm eval``, ``dgm compare``
 - :mod:`dgm.cli.latent`: ``dgm latent-map``, ``dgm interpolate``, ``dgm attribute``, ``dgm reconstruct``
+- :mod:`dgm.cli.complete`: ``dgm complete``
 
 Only ``dgm train`` imports PyTorch Lightning; the other commands start fast. Every error a user
 can cause is one line on standard error and exit code 2; results go to standard output,
@@ -13,11 +14,11 @@ progress to standard error.
 
 from __future__ import annotations
 
-from dgm.cli import catalog, evaluate, latent, sample, train
+from dgm.cli import catalog, complete, evaluate, latent, sample, train
 from dgm.cli.common import app
 
 __all__ = ["app", "main"]
-_COMMANDS = (catalog, train, sample, evaluate, latent)  # importing them registers their commands on app
+_COMMANDS = (catalog, train, sample, evaluate, latent, complete)  # importing them registers their commands on app
 
 
 def main() -> int:

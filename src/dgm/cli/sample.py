@@ -1,4 +1,4 @@
-"""``dgm sample``: draw samples from a trained run into a picture or an array."""
+"""``dgm sample``: draw samples from a trained run into a picture, an array, a text or a WAV file."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import typer
 from dgm.cli.common import PICTURE_SUFFIXES, check_seed, command, fail
 from dgm.errors import ConfigError, DgmError
 
+SEQUENCE_SUFFIXES = {".txt": "text", ".wav": "audio"}  # files of samples of text and audio runs
+
 
 @command()
 def sample(
@@ -18,7 +20,9 @@ def sample(
     out: Annotated[
         Path,
         typer.Option(
-            metavar="FILE", help="Output file: .png, .pdf or .svg (picture) or .npy (array in the model's data space)."
+            metavar="FILE",
+            help="Output file: .png, .pdf or .svg (picture), .npy (array in the model's data space), "
+            ".txt (runs on text:) or .wav (runs on wav:).",
         ),
     ] = Path("samples.png"),
     seed: Annotated[int, typer.Option(metavar="S", help="Random seed; the same seed gives the same samples.")] = 0,
@@ -30,7 +34,7 @@ def sample(
         float | None,
         typer.Option(
             metavar="T",
-            help="Scale the model's noise by T (flows): T < 1 gives more typical samples, 0 the base's mode.",
+            help="Sampling temperature (flows, VAEs, autoregressive models): T < 1 gives more typical samples, 0 the mode.",
         ),
     ] = None,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="cpu, cuda, cuda:N or mps.")] = "cpu",
@@ -38,7 +42,12 @@ def sample(
     """Draw samples from a trained run.
 
     Example: dgm sample runs/made -n 64 --out made.png --seed 1
+
     Example: dgm sample runs/glow -n 64 --temperature 0.7 --out glow-t07.png
+
+    Example: dgm sample runs/shakespeare -n 8 --out poems.txt
+
+    Example: dgm sample runs/wavenet -n 4 --out tones.wav
     """
     import numpy as np
     import torch
@@ -53,15 +62,18 @@ def sample(
         if n < 1:
             raise ConfigError(f"-n must be at least 1, got {n}")
         check_seed(seed)
-        if out.suffix not in (*PICTURE_SUFFIXES, ".npy"):
-            raise ConfigError(f"--out must end in .png, .pdf, .svg or .npy, got {out.name!r}")
+        if out.suffix not in (*PICTURE_SUFFIXES, ".npy", *SEQUENCE_SUFFIXES):
+            raise ConfigError(f"--out must end in .png, .pdf, .svg, .npy, .txt or .wav, got {out.name!r}")
         if out.is_dir():
             raise ConfigError(f"--out {str(out)!r} is a folder; give a file name such as {out / 'samples.png'}")
         model = load_model(run, device=check_device(device))
+        check_sequence_out(out, model.config.data)
         labels = None if cond is None else torch.full((n,), cond)
         if labels is not None:
             model.check_cond(labels, n)
-        if out.suffix == ".npy":
+        if model.config.data.is_sequence and out.suffix != ".npy":
+            write_sequence(model, out, n, seed, labels, temperature)
+        elif out.suffix == ".npy":
             samples = draw_samples(model, n, seed, cond=labels, temperature=temperature).numpy()
             atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), samples))
         else:
@@ -71,3 +83,35 @@ def sample(
     except DgmError as e:
         fail(str(e))
     typer.echo(f"{n} samples written to {out}")
+
+
+def check_sequence_out(out: Path, info) -> None:
+    """A ConfigError when ``out`` asks for text of a run not on text, or audio of one not on audio."""
+    kind = SEQUENCE_SUFFIXES.get(out.suffix)
+    if kind is None:
+        return
+    if (info.vocab if kind == "text" else info.sample_rate) is None:
+        source = "text:PATH" if kind == "text" else "wav:PATH"
+        own = ".txt" if info.vocab is not None else ".wav" if info.sample_rate is not None else None
+        allowed = ", ".join((*PICTURE_SUFFIXES, ".npy", *([own] if own else [])))
+        raise ConfigError(
+            f"--out {out.name}: {out.suffix} files hold {kind} samples, of runs on {source} data; this run's data "
+            f"is {info.describe()}; use {allowed}"
+        )
+
+
+def write_sequence(model, out: Path, n: int, seed: int, labels, temperature: float | None) -> None:
+    """Text or audio samples of a sequence run as a .txt or .wav file, or as a picture; decoded with
+    the vocabulary or sample rate saved in the run, so the data files are not needed."""
+    from dgm.sampling import draw_samples, sample_labels
+    from dgm.viz.samples import write_sequence_samples
+    from dgm.viz.sequence import plot_sequence_samples
+
+    info = model.config.data
+    labels = sample_labels(model, n) if labels is None else labels
+    samples = draw_samples(model, n, seed, cond=labels, temperature=temperature)
+    if out.suffix in SEQUENCE_SUFFIXES:
+        write_sequence_samples(out, samples, info, labels)
+    else:
+        title = f"{model.name} samples" + ("" if temperature is None else f", T = {temperature:g}")
+        plot_sequence_samples(samples, info, out, title=title)

@@ -96,6 +96,18 @@ def train_values(opts: dict[str, Any], file: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def model_train_defaults(name: str | None, values: dict[str, Any], train_sets: dict[str, Any]) -> dict[str, Any]:
+    """The training defaults of model ``name`` (``GenerativeModel.train_defaults``) that neither
+    the options, the config file nor ``--set train.*`` give; {} for an unknown name (refused later)."""
+    from dgm.registry import list_models
+
+    if name not in {row["name"] for row in list_models()}:
+        return {}
+    from dgm.registry import get
+
+    return {k: v for k, v in get(name).train_defaults.items() if k not in values and k not in train_sets}
+
+
 @command()
 def train(
     model: Annotated[
@@ -108,7 +120,7 @@ def train(
             "--data",
             "-d",
             metavar="DATA",
-            help="Dataset: mnist5k, digits, toy2d:gmm8, npz:PATH, idx:PATH, folder:PATH, csv:PATH.",
+            help="Dataset: mnist5k, digits, toy2d:gmm8, npz:PATH, idx:PATH, folder:PATH, csv:PATH, text:PATH, wav:PATH.",
         ),
     ] = None,
     transform: Annotated[
@@ -240,6 +252,8 @@ def _train(opts: dict[str, Any]) -> Path:
         check_run_free(out, opts["resume"], opts["overwrite"])
     model_sets, train_sets = split_sets(opts["set_"] or [])
     values = train_values(opts, file)
+    defaults = {} if opts["resume"] else model_train_defaults(opts["model"] or file.get("model"), values, train_sets)
+    values = {**defaults, **values}
     if opts["resume"]:
         from dgm.runs import read_record
 
@@ -256,6 +270,9 @@ def _train(opts: dict[str, Any]) -> Path:
     check_accelerator(train_config.accelerator, train_config.devices)
     model, dataset = _resumed_model(out) if opts["resume"] else _new_model(opts, file, model_sets, train_config)
     typer.echo(f"training {model.name} on {dataset.describe()}; budget {train_config.budget()}", err=True)
+    if defaults:
+        given = ", ".join(f"{k} {v}" for k, v in defaults.items())
+        typer.echo(f"note: {model.name}'s training defaults: {given} (the options override them)", err=True)
     for note in model.notes():
         typer.echo(f"note: {note}", err=True)
     from dgm.train.engine import fit  # imports Lightning: only once the input is known to be good

@@ -9,7 +9,7 @@ torch.Size([20000, 2])
 >>> ds = load_dataset("mnist5k", transforms=["dequantize", "scale", "logit:0.05"], classes="0-4")
 
 Specs: ``digits``, ``mnist5k``, ``toy2d:NAME``, ``npz:PATH``, ``idx:PATH``, ``folder:PATH``,
-``csv:PATH``, with options after ``?`` (``toy2d:gmm8?n=5000``, ``csv:t.csv?label=kind``).
+``csv:PATH``, ``text:PATH`` (characters) and ``wav:PATH`` (μ-law audio), with options after ``?`` (``toy2d:gmm8?n=5000``, ``csv:t.csv?label=kind``).
 Transforms: ``binarize[:stochastic]``, ``dequantize``, ``scale[:-1,1]``, ``logit[:alpha]``.
 Every bad input raises :class:`dgm.errors.DataError` with a one-line message.
 """

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgm.data.audio import load_wav
 from dgm.data.builtin import load_digits, load_mnist5k
 from dgm.data.files import load_csv, load_npz
 from dgm.data.folder import load_folder
@@ -13,6 +14,7 @@ from dgm.data.idx import load_idx
 from dgm.data.spec import DataSpec
 from dgm.data.splits import Source
 from dgm.data.targets import TARGETS, get_target
+from dgm.data.text import load_text
 from dgm.data.toy2d import load_toy2d
 from dgm.errors import DataError
 
@@ -34,8 +36,10 @@ KINDS: dict[str, Kind] = {
     "idx": Kind(load_idx, "MNIST/Fashion-MNIST IDX images (*-images-idx3-ubyte[.gz]) + labels", True),
     "folder": Kind(load_folder, "folder of PNG/JPEG images, class sub-folders as labels; ?size=", True),
     "csv": Kind(load_csv, "numeric CSV with a header row; ?label=COLUMN names the labels", True),
+    "text": Kind(load_text, "UTF-8 text file, characters; windows of ?length=64 every ?stride=; 80/10/10 blocks", True),
+    "wav": Kind(load_wav, "WAV file or folder, mono, mu-law 256 levels; ?rate=HZ ?length=1024 ?stride=", True),
 }
-FILE_KINDS = ("npz", "idx", "folder", "csv")
+FILE_KINDS = ("npz", "idx", "folder", "csv", "text", "wav")
 
 
 def known_specs() -> str:
@@ -49,8 +53,10 @@ def _suggestion(spec: DataSpec) -> str:
     if spec.kind in TARGETS:
         return f" (did you mean toy2d:{spec.kind}?)"
     suffix = Path(spec.text.split("?")[0]).suffix.lower().lstrip(".")
-    if suffix in ("npz", "npy", "csv"):
+    if suffix in ("npz", "npy", "csv", "wav"):
         return f" (did you mean {'npz' if suffix == 'npy' else suffix}:{spec.text}?)"
+    if suffix in ("txt", "text", "md"):
+        return f" (did you mean text:{spec.text}?)"
     if suffix == "gz" or "idx" in spec.text:
         return f" (did you mean idx:{spec.text}?)"
     return ""

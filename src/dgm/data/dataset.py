@@ -119,7 +119,7 @@ class Dataset:
 
     def to_display(self, x: Tensor) -> Tensor:
         """Model-space data or samples mapped back for showing: images as (N, C, H, W) in [0, 1],
-        vectors in raw units. Inverts the transforms best effort (logit -> sigmoid, scale ->
+        vectors in raw units, text and audio as their levels (N, T) (characters, μ-law levels). Inverts the transforms best effort (logit -> sigmoid, scale ->
         unscale, dequantize -> floor), then divides image levels by (levels - 1)."""
         x = torch.as_tensor(x).detach().to("cpu", torch.float32)
         if tuple(x.shape[1:]) != self.info.shape and x[0].numel() == self.info.dim:
@@ -166,8 +166,11 @@ def load_dataset(
     """Load the dataset addressed by ``spec`` with the transform chain ``transforms``.
 
     ``spec`` is ``digits``, ``mnist5k``, ``toy2d:NAME[?n=N]``, ``npz:PATH``, ``idx:PATH``,
-    ``folder:PATH[?size=H]`` or ``csv:PATH[?label=COLUMN]``; ``classes`` keeps only some
-    labels (``[0, 1]`` or ``"0-8"``); labels keep their values. Bad input raises DataError.
+    ``folder:PATH[?size=H]``, ``csv:PATH[?label=COLUMN]``, or a sequence:
+    ``text:PATH[?length=T&stride=S]`` (characters of a UTF-8 file) or
+    ``wav:PATH[?rate=HZ&length=T&stride=S]`` (a WAV file or folder, μ-law levels); sequences
+    take no transforms. ``classes`` keeps only some labels (``[0, 1]`` or ``"0-8"``); labels
+    keep their values. Bad input raises DataError.
     """
     if transforms is None:
         transforms = ()

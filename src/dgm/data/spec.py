@@ -6,8 +6,9 @@ DataSpec(text='toy2d:gmm8?n=5000', kind='toy2d', arg='gmm8', options={'n': '5000
 'mnist5k'
 
 The part before the first ``:`` is the kind (``digits``, ``mnist5k``, ``toy2d``, ``npz``,
-``idx``, ``folder``, ``csv``); the part after it is the kind's argument (a toy name or a file
-path); options follow the first ``?``.
+``idx``, ``folder``, ``csv``, and the sequences ``text`` and ``wav``); the part after it is the
+kind's argument (a toy name or a file path); options follow the first ``?``
+(``text:book.txt?length=128``, ``wav:clips?rate=8000&length=1024``).
 """
 
 from __future__ import annotations

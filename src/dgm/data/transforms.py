@@ -18,6 +18,9 @@ not fit with a :class:`DataError` that names the fix.
 ``logit``, ``logit:α``  y = logit(α + (1 - 2α) x) for x in [0, 1] (default α = 1e-6)
 ======================  ==================================================================
 
+Text and audio (``text:``, ``wav:``) take no transform: their levels are categories (characters,
+μ-law codes) that sequence models take as they are, and their samples are decoded from them.
+
 Binarizing redefines the data: likelihoods are then those of the binarized data, not of the
 grey levels. Dequantizing gives ladj 0 because each integer cell has unit volume, and
 log P(x) >= E_u[log q(x + u)] (Theis et al., 2016), so a continuous density on y bounds the
@@ -291,6 +294,12 @@ def fit_transforms(names: Sequence[str], raw_info: DataInfo, train_x: Tensor) ->
 
     Returns the fitted transforms and the DataInfo after them.
     """
+    names = tuple(names)
+    if names and raw_info.is_sequence:
+        raise DataError(
+            f"transform '{names[0]}' does not apply to {raw_info.describe()}: characters and mu-law levels are "
+            "categories that sequence models take as they are; drop --transform"
+        )
     dom, chain = raw_domain(raw_info), []
 
     def train_range() -> tuple[Tensor, Tensor]:

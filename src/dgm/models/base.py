@@ -89,6 +89,9 @@ class GenerativeModel(nn.Module):
     has_temperature: ClassVar[bool] = False
     supports: ClassVar[frozenset[str]] = frozenset({"binary", "discrete", "continuous"})
     parts: ClassVar[tuple[str, ...]] = ("model",)
+    # training settings (TrainConfig fields) this model needs unless the user gives them, e.g.
+    # NADE's higher learning rate; ``dgm train`` applies them and says so
+    train_defaults: ClassVar[dict[str, Any]] = {}
     Config: ClassVar[type[ModelConfig]] = ModelConfig
 
     def __init__(self, config: ModelConfig):
@@ -143,6 +146,13 @@ class GenerativeModel(nn.Module):
         if not names:
             return f"no model takes {info.support} data yet"
         return f"models that take {info.support} data: {', '.join(names)}"
+
+    @classmethod
+    def upgrade_config(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """A config dict saved by an older dgm (a run's config.json) as this version reads it:
+        fields added since, whose default would change what an old run means, are filled in.
+        As saved by default."""
+        return values
 
     @classmethod
     def shrink_hints(cls, config: ModelConfig) -> tuple[str, ...]:

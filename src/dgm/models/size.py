@@ -4,8 +4,9 @@ A model is built once on PyTorch's meta device, where tensors have shapes but no
 its parameters are counted; an oversized one is refused with a :class:`ConfigError` that says
 how to shrink it, before a real build could take gigabytes and sampling hours.
 
+>>> from dgm.data.info import DataInfo
 >>> from dgm.registry import get, make_config
->>> config = make_config("made", DataInfo((3, 16, 16), "discrete", 256))   # 16x16 RGB, 8-bit
+>>> config = make_config("made", DataInfo((3, 16, 16), "discrete", 256), output="categorical")  # 16x16 RGB
 >>> check_model_size(get("made"), config, limit=50_000_000)
 Traceback (most recent call last):
 dgm.errors.ConfigError: model 'made' would have 348,568,552 parameters, over the limit of 50,000,000; ...

@@ -28,6 +28,7 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dgm.config import to_dict
+from dgm.data.catalog import FILE_KINDS
 from dgm.errors import ConfigError, DgmError, RunError
 from dgm.eval import evaluate, quick_groups
 from dgm.hardware import check_accelerator, is_worker_process
@@ -42,6 +43,7 @@ from dgm.runs import (
     read_metrics,
     read_record,
     remove_run,
+    sample_files,
     save_weights,
     versions,
     write_metrics,
@@ -300,7 +302,7 @@ def fit(
     model.eval()
     found = evaluate(model, dataset, metrics=quick_groups(model, dataset))
     write_metrics(run_dir, {**found, **read_metrics(run_dir)}, replace=True)  # evaluation first
-    log(f"drawing samples for {SAMPLES}")
+    log(f"drawing samples for {sample_files(dataset.info)}")
     n = config.eval_samples if dataset.info.is_image else None
     save_samples_figure(model, dataset, run_dir / SAMPLES, n=n, seed=config.seed)
     return run_dir
@@ -379,6 +381,6 @@ def run_record(model: GenerativeModel, dataset, config: TrainConfig) -> RunRecor
 def slug(spec: str) -> str:
     """A folder-name-safe short form of a data spec (``toy2d:gmm8`` -> ``toy2d-gmm8``)."""
     head = spec.split("?")[0]
-    if ":" in head and head.split(":")[0] in ("npz", "idx", "folder", "csv"):
+    if ":" in head and head.split(":")[0] in FILE_KINDS:
         head = Path(head.split(":", 1)[1]).stem
     return "".join(c if c.isalnum() else "-" for c in head).strip("-") or "data"

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import dgm
+from dgm import rng
 from dgm.data.info import DataInfo
 from dgm.errors import ConfigError, DataError
 from dgm.models.autoregressive.fvsbn import FVSBN, FVSBNConfig
@@ -79,9 +80,65 @@ def test_sampling_is_reproducible_and_matches_log_prob():
     assert chi2 < 8 + 6 * math.sqrt(16), chi2
 
 
+def old_sampler(model: FVSBN, n: int, cond, generator) -> torch.Tensor:
+    """FVSBN's sampler before temperature and caching: T = 1 must still draw these samples."""
+    w, b = model.weight_matrix(), model._bias(cond, n)
+    x = torch.zeros_like(b)
+    for d in range(x.shape[1]):
+        x[:, d] = rng.bernoulli(torch.sigmoid(b[:, d] + x @ w[d]), generator)
+    return x
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 0.0])
+def test_cached_and_naive_sampling_draw_the_same_examples_and_their_log_prob(conditional, temperature):
+    info = DataInfo((2, 4), "binary", num_classes=3)
+    model = perturbed(FVSBNConfig(data=info, conditional=conditional), seed=1, scale=1.5).double()
+    cond = torch.arange(12) % 3 if conditional else None
+    fast, fast_lp = model.sample_and_log_prob(12, cond, torch.Generator().manual_seed(3), temperature, cached=True)
+    slow, slow_lp = model.sample_and_log_prob(12, cond, torch.Generator().manual_seed(3), temperature, cached=False)
+    assert torch.equal(fast, slow) and fast.shape == (12, 2, 4)
+    assert torch.allclose(fast_lp, model.log_prob(fast, cond), atol=1e-10) and torch.allclose(fast_lp, slow_lp)
+    if temperature == 1.0:
+        with torch.no_grad():
+            reference = old_sampler(model, 12, model.check_cond(cond, 12), torch.Generator().manual_seed(3))
+        assert torch.equal(fast.view(12, -1), reference)
+
+
+def test_temperature_zero_is_greedy_and_low_temperatures_are_likelier():
+    model = perturbed(FVSBNConfig(data=BINARY), seed=2, scale=1.5)
+    a = model.sample(3, generator=torch.Generator().manual_seed(0), temperature=0.0)
+    x = torch.zeros(1, 5)
+    for d in range(5):
+        x[0, d] = float(model.logits(x)[0, d] > 0)
+    assert torch.equal(a, x.expand(3, 5))
+    cool = model.sample_and_log_prob(400, generator=torch.Generator().manual_seed(0), temperature=0.3)[1]
+    warm = model.sample_and_log_prob(400, generator=torch.Generator().manual_seed(0))[1]
+    assert cool.mean() > warm.mean() + 0.3
+    with pytest.raises(ConfigError, match="temperature"):
+        model.sample(2, temperature=-1.0)
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_completion_keeps_the_kept_pixels_and_conditions_on_them(cached):
+    info = DataInfo((2,), "binary")
+    model = perturbed(FVSBNConfig(data=info), seed=0, scale=2.0)
+    n = 20000
+    out = model.complete(torch.ones(n, 2), torch.tensor([True, False]), generator=torch.Generator().manual_seed(0))
+    assert torch.all(out[:, 0] == 1)
+    p = torch.sigmoid(model.logits(torch.ones(1, 2))[0, 1]).item()  # p(x_2 = 1 | x_1 = 1)
+    assert abs(out[:, 1].mean().item() - p) < 4 * math.sqrt(p * (1 - p) / n)
+    x = (torch.rand(6, 5) < 0.5).float()
+    keep = torch.rand(6, 5) < 0.5
+    out = model.__class__(FVSBNConfig(data=BINARY)).complete(x, keep, cached=cached)
+    assert torch.equal(out[keep], x[keep])
+
+
 def test_errors_name_the_problem():
     with pytest.raises(DataError, match="binarize"):
         dgm.build("fvsbn", data=DataInfo((4,), "discrete", levels=17))
+    with pytest.raises(DataError, match="--transform binarize"):  # 8-bit images too
+        dgm.build("fvsbn", data=DataInfo((1, 28, 28), "discrete", levels=256))
     model = FVSBN(FVSBNConfig(data=BINARY))
     with pytest.raises(DataError, match="shape"):
         model.log_prob(torch.zeros(3, 1, 5))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import dgm
+from dgm.config import from_dict, to_dict
 from dgm.data.info import DataInfo
 from dgm.errors import ConfigError, DataError
 from dgm.models.autoregressive.made import MADE, MADEConfig
@@ -318,7 +319,138 @@ def test_incremental_sampling_draws_what_the_whole_passes_draw(info, overrides):
     model = perturbed(small(info, **overrides), seed=3, scale=1.0).eval()
     cond = torch.tensor([0, 1, 2, 1] * 25) if model.conditional else None
     fast = model.sample(100, cond=cond, generator=torch.Generator().manual_seed(5))
-    model._sample_from = model._sample_reference  # the definition, on this instance only
-    reference = model.sample(100, cond=cond, generator=torch.Generator().manual_seed(5))
+    reference = model.sample(100, cond=cond, generator=torch.Generator().manual_seed(5), cached=False)
     assert torch.equal(fast, reference)
     assert fast.std() > 0  # the draws are not all alike
+
+
+# ----- the autoregressive family's sampling: temperature, cached == naive, log-prob, completion ---
+
+FAMILY_CASES = [
+    (DataInfo((1, 2, 3), "binary"), {"hidden": (10,), "num_masks": 3, "order_agnostic": True}),
+    (DataInfo((5,), "discrete", levels=3), {"hidden": (8, 6), "direct": False, "order": "random"}),
+    (DataInfo((4,), "binary", num_classes=3), {"hidden": (8,), "conditional": True, "num_masks": 2}),
+    (DataInfo((3,), "binary"), {"hidden": (6,), "output": "categorical", "num_masks": 2}),
+]
+FAMILY_IDS = ["binary-ensemble", "ternary-deep", "conditional", "binary-as-categorical"]
+
+
+def cond_of(model: MADE, n: int):
+    return torch.arange(n) % 3 if model.conditional else None
+
+
+@pytest.mark.parametrize(("info", "overrides"), FAMILY_CASES, ids=FAMILY_IDS)
+@pytest.mark.parametrize("temperature", [1.0, 0.6, 0.0])
+def test_cached_and_naive_sampling_agree_at_every_temperature(info, overrides, temperature):
+    model = perturbed(small(info, **overrides), seed=2, scale=1.5).double()
+    cond = cond_of(model, 12)
+    fast, fast_lp = model.sample_and_log_prob(12, cond, torch.Generator().manual_seed(4), temperature, cached=True)
+    slow, slow_lp = model.sample_and_log_prob(12, cond, torch.Generator().manual_seed(4), temperature, cached=False)
+    assert torch.equal(fast, slow) and torch.allclose(fast_lp, slow_lp, atol=1e-10)
+    plain = model.sample(12, cond, torch.Generator().manual_seed(4), temperature, cached=False)
+    assert torch.equal(plain, fast)  # sample() skips the ensemble's log-prob, not the draws
+
+
+@pytest.mark.parametrize(("info", "overrides"), FAMILY_CASES, ids=FAMILY_IDS)
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_log_prob_accumulated_while_sampling_is_the_ensembles_log_prob(info, overrides, temperature):
+    model = perturbed(small(info, **overrides), seed=1).double()
+    cond = cond_of(model, 16)
+    x, log_p = model.sample_and_log_prob(16, cond, torch.Generator().manual_seed(2), temperature)
+    assert torch.allclose(log_p, model.log_prob(x, cond), atol=1e-10)
+    # with one mask set nothing but the accumulation enters it
+    single = perturbed(small(info, **{**overrides, "num_masks": 1}), seed=1).double()
+    x, log_p = single.sample_and_log_prob(16, cond, torch.Generator().manual_seed(2), temperature)
+    assert torch.allclose(log_p, single.log_prob(x, cond), atol=1e-10)
+
+
+def test_temperature_zero_takes_the_first_mask_set_and_the_likeliest_value_per_step():
+    model = perturbed(small(DataInfo((5,), "discrete", levels=3), hidden=(8,), num_masks=3, order_agnostic=True))
+    model = model.double()
+    a = model.sample(4, generator=torch.Generator().manual_seed(1), temperature=0.0)
+    b = model.sample(4, generator=torch.Generator().manual_seed(2), temperature=0.0, cached=False)
+    assert torch.equal(a, b) and torch.equal(a[0], a[3])
+    x = torch.zeros(1, 5, dtype=torch.float64)
+    for d in model.orders[0].tolist():  # greedy in the first set's ordering
+        x[0, d] = model.logits(x, mask=0)[0, d].argmax()
+    assert torch.equal(a[0], x[0])
+    cool = model.sample_and_log_prob(300, generator=torch.Generator().manual_seed(0), temperature=0.3)[1]
+    warm = model.sample_and_log_prob(300, generator=torch.Generator().manual_seed(0))[1]
+    assert cool.mean() > warm.mean() + 0.3
+    with pytest.raises(ConfigError, match="temperature"):
+        model.sample(2, temperature=float("nan"))
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_completion_keeps_the_kept_elements(cached):
+    info = DataInfo((2, 3), "discrete", levels=3)
+    model = perturbed(small(info, hidden=(8,), num_masks=3, order_agnostic=True), seed=4, scale=1.5).double()
+    x = torch.randint(0, 3, (10, 2, 3)).double()
+    keep = torch.rand(10, 2, 3) < 0.5
+    out = model.complete(x, keep, generator=torch.Generator().manual_seed(0), cached=cached)
+    assert torch.equal(out[keep], x[keep]) and not torch.equal(out, x)
+    other = model.complete(x, keep, generator=torch.Generator().manual_seed(0), cached=not cached)
+    assert torch.equal(out, other)
+    done, log_p = model.generate(
+        10, None, torch.Generator().manual_seed(0), 1.0, cached, given=x.view(10, -1), keep=keep.view(10, -1)
+    )
+    assert torch.equal(done.view_as(out), out) and torch.allclose(log_p, model.log_prob(out), atol=1e-10)
+
+
+# ----- 8-bit data -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 16, 16), (5,)])
+def test_data_with_many_levels_is_refused_naming_the_fixes(shape):
+    info = DataInfo(shape, "discrete", 256)
+    with pytest.raises(DataError) as err:
+        dgm.build("made", data=info)
+    message = str(err.value)
+    for fix in ("--transform binarize", "pixelcnn", "gated_pixelcnn", "--set output=categorical"):
+        assert fix in message
+    assert "256 logits per dimension" in message
+    assert dgm.build("made", data=DataInfo(shape, "discrete", 32), hidden=(4,), direct=False).per_dim == 32
+
+
+def test_the_categorical_head_on_8_bit_data_is_there_when_asked_for():
+    info = DataInfo((3,), "discrete", 256)
+    model = perturbed(small(info, hidden=(8,), output="categorical")).double()
+    assert model.per_dim == 256 and model.out.weight.shape == (3 * 256, 8)
+    x = torch.randint(0, 256, (6, 3)).double()
+    assert torch.isfinite(model.log_prob(x)).all()
+    pair = perturbed(small(DataInfo((2,), "discrete", 40), hidden=(8,), output="categorical"), scale=1.0).double()
+    every = torch.cartesian_prod(torch.arange(40.0), torch.arange(40.0)).double()  # 40 levels: refused by auto too
+    assert abs(torch.logsumexp(pair.log_prob(every), 0).item()) < 1e-9
+    with pytest.raises(ConfigError, match="parameters"):  # the default size is still refused, by its size
+        dgm.build("made", data=DataInfo((3, 16, 16), "discrete", 256), output="categorical")
+
+
+def test_runs_saved_before_the_output_field_still_load():
+    info = DataInfo((3,), "discrete", 256)
+    model = perturbed(small(info, hidden=(8,), output="categorical"))
+    saved = {k: v for k, v in to_dict(model.config).items() if k != "output"}  # an older config.json
+    with pytest.raises(DataError, match="output=categorical"):  # read as it is, it is refused...
+        MADE(from_dict(MADEConfig, saved))
+    loaded = MADE(from_dict(MADEConfig, MADE.upgrade_config(saved))).eval()  # ...upgraded, it loads
+    loaded.load_state_dict(model.state_dict())
+    x = torch.randint(0, 256, (4, 3)).float()
+    assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+    for other in ({**saved, "data": to_dict(TERNARY)}, to_dict(model.config)):  # nothing else changes
+        assert MADE.upgrade_config(other) == other
+
+
+def test_state_dict_keys_are_unchanged():
+    model = MADE(small(DataInfo((4,), "binary", num_classes=3), hidden=(8, 8), conditional=True))
+    assert list(model.state_dict()) == [
+        "orders",
+        "hidden_degrees",
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.1.weight",
+        "layers.1.bias",
+        "out.weight",
+        "out.bias",
+        "direct.weight",
+        "cond_hidden.weight",
+        "cond_out.weight",
+    ]

@@ -1,3 +1,3 @@
 """Autoregressive models: exact log-likelihood by the chain rule, sequential sampling."""
 
-from dgm.models.autoregressive import fvsbn, made  # noqa: F401
+from dgm.models.autoregressive import fvsbn, gated_pixelcnn, made, nade, pixelcnn, transformer, wavenet  # noqa: F401

@@ -12,6 +12,11 @@ parameter count is exactly that. The negative log-likelihood is convex in (W, b)
 parameters start at zero (every pixel a fair coin) and weight decay is the regulariser that
 matters on small data. With ``conditional=True`` each class adds its own bias vector.
 
+Sampling draws the pixels in raster order with a temperature T (the logits divided by T,
+T = 0 the likelier value). ``cached=True`` keeps the logits of every pixel, b + W x, and adds
+column d of W once x_d is drawn (O(D) per pixel and example); ``cached=False`` recomputes
+them all, b + W x, at every pixel (O(D^2)). Both draw the same samples from the same generator.
+
 >>> import dgm
 >>> model = dgm.build("fvsbn", data=dgm.DataInfo((5,), "binary"))
 >>> sum(p.numel() for p in model.parameters())
@@ -26,9 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dgm import rng
-from dgm.models.base import GenerativeModel, ModelConfig
+from dgm.models.autoregressive.base import AutoregressiveModel, keep_given
+from dgm.models.autoregressive.outputs import draw_level
+from dgm.models.base import ModelConfig
 from dgm.models.discrete import bernoulli_log_prob
+from dgm.models.heads import BernoulliHead
 from dgm.registry import register
 
 
@@ -38,13 +45,13 @@ class FVSBNConfig(ModelConfig):
 
 
 @register("fvsbn")
-class FVSBN(GenerativeModel):
+class FVSBN(AutoregressiveModel):
     """Fully visible sigmoid belief net: a logistic regression per pixel on the pixels before it."""
 
-    family = "autoregressive"
-    density = "exact"
     can_condition = True
     supports = frozenset({"binary"})
+    # batches of 32: 90.88 nats on binarized mnist5k in 74 s (README), where 128 is far slower to converge
+    train_defaults = {"batch_size": 32}
     Config = FVSBNConfig
 
     rows: Tensor
@@ -84,14 +91,20 @@ class FVSBN(GenerativeModel):
         logits = self.logits(x, cond)
         return bernoulli_log_prob(logits, self.flat_x(x))
 
-    @torch.no_grad()
-    def sample(self, n: int, cond: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """Draw ``n`` examples (n, *data.shape), pixel by pixel in raster order."""
-        cond = self.check_cond(cond, n)
+    def generate(self, n, cond, generator, temperature, cached, given=None, keep=None):
+        """Pixels in raster order, each a Bernoulli draw from its logit b_d + sum_{j<d} W_dj x_j:
+        kept up to date (``cached``) or recomputed for all pixels (see the module docstring)."""
         w = self.weight_matrix()  # (D, D)
         b = self._bias(cond, n)  # (n, D)
         x = torch.zeros_like(b)  # (n, D)
+        logits = b.clone()  # (n, D): b + W x for the pixels drawn so far (cached)
+        head = BernoulliHead()
+        log_p = b.new_zeros(n)
         for d in range(x.shape[1]):
-            logit = b[:, d] + x @ w[d]  # (n,)
-            x[:, d] = rng.bernoulli(torch.sigmoid(logit), generator)
-        return x.view(n, *self.config.data.shape)
+            logit = logits[:, d] if cached else torch.addmm(b, x, w.t())[:, d]  # (n,)
+            value = keep_given(draw_level(head, logit.unsqueeze(1), temperature, generator), d, given, keep)
+            log_p += bernoulli_log_prob(logit.unsqueeze(1), value.unsqueeze(1))
+            x[:, d] = value
+            if cached:
+                logits.addr_(value, w[:, d])  # the pixels after d see x_d through column d of W
+        return x, log_p

@@ -9,7 +9,11 @@ conditionals, and
 
 is exact and costs one pass. Binary data gets Bernoulli conditionals (one logit per
 dimension); discrete data with L levels gets categorical conditionals (L logits per dimension,
-the input fed as ``x / (L - 1)``).
+the input fed as ``x / (L - 1)``). Data with more than
+:data:`~dgm.models.heads.MAX_CATEGORICAL_LEVELS` levels (8-bit images) is refused unless asked
+for with ``output="categorical"``: 256 logits per dimension make hundreds of millions of
+weights; ``--transform binarize``, or ``pixelcnn`` / ``gated_pixelcnn`` / ``nade`` with their
+discretized logistic mixtures, fit such data.
 
 Mask sets. The model holds ``num_masks`` mask sets (hidden degrees, and with
 ``order_agnostic`` also orderings) drawn from ``mask_seed`` and stored as buffers. Training
@@ -20,9 +24,11 @@ paper). ``log_prob`` is the ensemble over the first ``eval_masks`` sets,
 
 which is still an exact, normalised density (an equal-weight mixture of K autoregressive
 models); ``sample`` draws from that same mixture, one dimension per step for all examples at
-once, updating the first layer's pre-activations as each dimension is drawn (O(K H) per
-dimension instead of a whole pass; ``benchmarks/made_sampling.py``: 17-35x faster for 64
-binarized digits, the same samples). In eval mode ``loss`` is the NLL of the
+once, with a temperature T (logits divided by T; T = 0 the likeliest value per step).
+``cached=True`` updates the first layer's pre-activations as each dimension is drawn (O(K H)
+per dimension instead of a whole pass; ``benchmarks/made_sampling.py``: 17-35x faster for 64
+binarized digits); ``cached=False`` makes one whole pass per dimension; both draw the same
+samples from the same generator. In eval mode ``loss`` is the NLL of the
 ensemble; in training mode it is the NLL under the mask set of the current step.
 
 >>> import dgm
@@ -44,10 +50,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm import rng
-from dgm.data.info import DataInfo
 from dgm.errors import ConfigError, DataError
-from dgm.models.base import GenerativeModel, ModelConfig, as_batch
+from dgm.models.autoregressive.base import AutoregressiveModel
+from dgm.models.base import ModelConfig, as_batch, check_temperature
 from dgm.models.discrete import discrete_log_prob
+from dgm.models.heads import MAX_CATEGORICAL_LEVELS
 from dgm.nn.masked import (
     MaskedLinear,
     input_degrees,
@@ -77,6 +84,9 @@ class MADEConfig(ModelConfig):
     eval_masks: int | None = None  # log_prob averages p(x) over this many sets; None: all num_masks
     direct: bool = True  # masked input-to-output connections (an FVSBN inside the MADE)
     mask_seed: int = 0  # seed of the orderings and hidden degrees
+    # auto: Bernoulli on binary data, categorical up to MAX_CATEGORICAL_LEVELS levels (more is refused);
+    # categorical: one logit per level whatever their number (8-bit data: 256 per dimension)
+    output: Literal["auto", "categorical"] = "auto"
 
 
 def mask_sets(config: MADEConfig) -> tuple[Tensor, Tensor]:
@@ -99,9 +109,12 @@ def mask_sets(config: MADEConfig) -> tuple[Tensor, Tensor]:
         return torch.stack(orders), torch.stack(degrees)
 
 
-def outputs_per_dim(info: DataInfo) -> int:
+def outputs_per_dim(config: MADEConfig) -> int:
     """Outputs per dimension: one logit (Bernoulli) or one per level (categorical)."""
-    return 1 if info.support == "binary" else int(info.levels or 0)
+    info = config.data
+    if info.support == "binary":
+        return 1 if config.output == "auto" else 2
+    return int(info.levels or 0)
 
 
 def _rebuild_masks(model: MADE, incompatible_keys) -> None:
@@ -110,11 +123,9 @@ def _rebuild_masks(model: MADE, incompatible_keys) -> None:
 
 
 @register("made")
-class MADE(GenerativeModel):
+class MADE(AutoregressiveModel):
     """MADE (Germain et al. 2015): masked MLP autoregressive model with an exact likelihood."""
 
-    family = "autoregressive"
-    density = "exact"
     can_condition = True
     supports = frozenset({"binary", "discrete"})
     Config = MADEConfig
@@ -126,7 +137,7 @@ class MADE(GenerativeModel):
         super().__init__(config)
         info, hidden = config.data, config.hidden
         dim = info.dim
-        self.per_dim = outputs_per_dim(info)
+        self.per_dim = outputs_per_dim(config)
         self.input_scale = 1.0 / (self.per_dim - 1) if self.per_dim > 1 else 1.0  # inputs in [0, 1]
         sizes = (dim, *hidden)
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
@@ -154,19 +165,40 @@ class MADE(GenerativeModel):
                 f"made needs num_masks >= 1 and 1 <= eval_masks <= num_masks, "
                 f"got num_masks={config.num_masks}, eval_masks={config.eval_masks}"
             )
-        if config.data.support == "discrete" and (config.data.levels or 0) < 2:
-            raise DataError(f"made needs the number of levels of discrete data, got {config.data.describe()}")
+        info = config.data
+        if config.output not in ("auto", "categorical"):
+            raise ConfigError(f"made output must be auto or categorical, got {config.output!r}")
+        if info.support == "discrete" and (info.levels or 0) < 2:
+            raise DataError(f"made needs the number of levels of discrete data, got {info.describe()}")
+        many = info.support == "discrete" and info.levels > MAX_CATEGORICAL_LEVELS and not info.is_sequence
+        if many and config.output == "auto":  # characters and mu-law codes are categories: no refusal
+            raise DataError(
+                f"made's categorical head would need {info.levels} logits per dimension "
+                f"({info.dim * info.levels:,} outputs) on {info.describe()}; binarize it with "
+                "--transform binarize, or use pixelcnn, gated_pixelcnn or nade, whose discretized "
+                f"logistic mixtures fit data of more than {MAX_CATEGORICAL_LEVELS} levels; "
+                "--set output=categorical forces the categorical head"
+            )
+
+    @classmethod
+    def upgrade_config(cls, values: dict) -> dict:
+        """A config dict saved by an older dgm (a run's config.json) as this version reads it:
+        before ``output`` existed every discrete MADE had the categorical head, also on 8-bit
+        data, which ``output="auto"`` now refuses; such runs load with ``output="categorical"``."""
+        data = values.get("data") or {}
+        many = data.get("support") == "discrete" and (data.get("levels") or 0) > MAX_CATEGORICAL_LEVELS
+        return {**values, "output": "categorical"} if "output" not in values and many else values
 
     @classmethod
     def shrink_hints(cls, config: MADEConfig) -> tuple[str, ...]:
         """Narrower hidden layers, no direct connections, and for discrete data with many levels
         binarizing (one logit per dimension instead of one per level)."""
         info = config.data
-        per_dim = outputs_per_dim(info)
+        per_dim = outputs_per_dim(config)
         hints = [f"shrink it with --set hidden=... (now {','.join(map(str, config.hidden))})"]
         if config.direct:
             hints.append(f"drop the direct connections with --set direct=false ({info.dim**2 * per_dim:,} parameters)")
-        if per_dim > 2:
+        if per_dim > 2 and not info.is_sequence:
             hints.append(f"binarize the data with --transform binarize (1 logit per dimension instead of {per_dim})")
         return tuple(hints)
 
@@ -277,25 +309,67 @@ class MADE(GenerativeModel):
         nll = -log_p.mean()
         return {"loss": nll, "nll": nll.detach()}
 
-    @torch.no_grad()
-    def sample(self, n: int, cond: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """Draw ``n`` examples (n, *data.shape) from the density ``log_prob`` gives.
+    # ----- sampling -----------------------------------------------------------------------
+    def generate(self, n, cond, generator, temperature, cached, given=None, keep=None):
+        """Draw ``n`` examples from the density ``log_prob`` gives (see
+        :meth:`AutoregressiveModel.generate`). Each example picks one of the ``eval_masks`` mask
+        sets uniformly (the mixture component), then is drawn one dimension at a time in that
+        set's ordering: :meth:`_sample_incremental` (``cached``, O(H) work per dimension with one
+        hidden layer) or :meth:`_sample_reference` (a whole pass per dimension). At T = 0 every
+        example takes the first mask set (the components are equally likely) and the likeliest
+        value at each step.
 
-        Each example picks one of the ``eval_masks`` mask sets uniformly (the mixture
-        component), then is drawn one dimension at a time in that set's ordering
-        (:meth:`_sample_incremental`, O(H) work per dimension with one hidden layer).
+        The returned log p(x) is the mixture's: log p_k(x) of the example's own set k is
+        accumulated while drawing, that of the K - 1 other sets takes one whole pass each.
         """
+        x, component, own = self._draw_examples(n, cond, generator, temperature, cached, given, keep)
+        if self.eval_sets == 1:
+            return x, own
+        log_p = torch.stack([self._mask_log_prob(x, cond, k) for k in range(self.eval_sets)])  # (K, n)
+        log_p.scatter_(0, component.unsqueeze(0), own.unsqueeze(0))  # each example's own set: accumulated
+        return x, torch.logsumexp(log_p, dim=0) - math.log(self.eval_sets)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        cond: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        cached: bool = True,
+    ) -> Tensor:
+        """``n`` examples (n, *data.shape), as :meth:`AutoregressiveModel.sample`, without the
+        K - 1 whole passes and the per-step terms that only the log-probability of
+        :meth:`generate` needs."""
         cond = self.check_cond(cond, n)
+        x = self._draw_examples(n, cond, generator, check_temperature(temperature), cached, with_log_prob=False)[0]
+        return x.view(n, *self.config.data.shape)
+
+    def _draw_examples(
+        self,
+        n: int,
+        cond: Tensor | None,
+        generator: torch.Generator | None,
+        temperature: float,
+        cached: bool,
+        given: Tensor | None = None,
+        keep: Tensor | None = None,
+        with_log_prob: bool = True,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The examples (n, D), their mixture components (n,) and log p_k(x) (n,) under their
+        own component k, accumulated while drawing (zeros without ``with_log_prob``)."""
         k_sets = self.eval_sets
         component = torch.zeros(n, dtype=torch.long, device=self.device)
         if k_sets > 1:
             component = (rng.rand((n,), generator, self.device) * k_sets).long().clamp_(max=k_sets - 1)  # (n,)
-        return self._sample_from(cond, component, generator).view(n, *self.config.data.shape)
-
-    def _sample_from(self, cond: Tensor | None, component: Tensor, generator: torch.Generator | None) -> Tensor:
-        """The examples (n, D) of mixture components ``component`` (n,): the uniforms of every
-        draw, then :meth:`_sample_incremental`."""
-        return self._sample_incremental(cond, component, self._sampling_uniforms(component, generator))
+            if temperature == 0:  # no likeliest component in an equal mixture: the first, so T = 0 is deterministic
+                component.zero_()
+        if cached:
+            uniforms = self._sampling_uniforms(component, generator)
+            x, own = self._sample_incremental(cond, component, uniforms, temperature, given, keep, with_log_prob)
+        else:
+            x, own = self._sample_reference(cond, component, generator, temperature, given, keep, with_log_prob)
+        return x, component, own
 
     def _sampling_uniforms(self, component: Tensor, generator: torch.Generator | None) -> Tensor:
         """The uniforms of every draw, (D, n) (or (D, n, L) for L levels): step i of example e
@@ -310,15 +384,34 @@ class MADE(GenerativeModel):
                 u[:, idx] = rng.rand((dim, idx.numel(), *u.shape[2:]), generator, self.device).to(u.dtype)
         return u
 
-    def _draw(self, logits: Tensor, u: Tensor) -> Tensor:
-        """x_d from the logits (n, per_dim) of its conditional and its uniforms."""
+    def _draw(self, logits: Tensor, u: Tensor, temperature: float) -> Tensor:
+        """x_d from the logits (n, per_dim) of its conditional and its uniforms, at ``temperature``
+        (the logits divided by T; T = 0 the likelier value, whatever the uniforms)."""
+        if temperature == 0:
+            return (logits[:, 0] > 0 if self.per_dim == 1 else logits.argmax(-1)).to(logits.dtype)
+        if temperature != 1:
+            logits = logits / temperature
         if self.per_dim == 1:
             return rng.bernoulli_from_uniform(torch.sigmoid(logits[:, 0]), u)
         return rng.categorical_from_uniform(logits, u).to(logits.dtype)
 
-    def _sample_incremental(self, cond: Tensor | None, component: Tensor, uniforms: Tensor) -> Tensor:
-        """The examples of mixture components ``component`` (n,), drawn one dimension per step,
-        in O(K H) work per dimension and example for one hidden layer.
+    def _step_log_prob(self, logits: Tensor, value: Tensor) -> Tensor:
+        """log p(x_d = value | logits) (n,) for logits (n, per_dim) at T = 1."""
+        return discrete_log_prob(logits if self.per_dim == 1 else logits.unsqueeze(1), value.unsqueeze(1))
+
+    def _sample_incremental(
+        self,
+        cond: Tensor | None,
+        component: Tensor,
+        uniforms: Tensor,
+        temperature: float = 1.0,
+        given: Tensor | None = None,
+        keep: Tensor | None = None,
+        with_log_prob: bool = True,
+    ) -> tuple[Tensor, Tensor]:
+        """The examples (n, D) of mixture components ``component`` (n,), drawn one dimension per
+        step in O(K H) work per dimension and example for one hidden layer, and log p_k(x) (n,)
+        under their own set k. Where ``keep`` (n, D) is True the value is ``given`` (n, D).
 
         At step i, the examples of mask set k draw dimension ``orders[k, i]``. The first layer's
         pre-activations a = W₁ x + b₁ are kept and updated as each dimension is drawn,
@@ -338,6 +431,7 @@ class MADE(GenerativeModel):
         out_weight = self.out.weight.view(dim, -1)  # (D, per H_L)
         out_mask = masks[len(self.layers)].view(k_sets * dim, -1)  # (K D, per H_L)
         x = torch.zeros(n, dim, device=self.device, dtype=self.dtype)
+        log_p = x.new_zeros(n)
         a = self.layers[0].bias.expand(n, -1)  # (n, H1): pre-activations with x = 0
         out_bias = self.out.bias.view(1, dim, per).expand(n, -1, -1)  # (n, D, per)
         if cond is not None:
@@ -368,29 +462,48 @@ class MADE(GenerativeModel):
                 logits = logits + (x * scale) @ direct.view(k_sets * per, dim).t()
             logits = logits.view(n, k_sets, per).gather(1, pick_set).squeeze(1)  # (n, per): its set's
             logits = logits + out_bias.gather(1, d.view(n, 1, 1).expand(n, 1, per)).squeeze(1)
-            drawn = self._draw(logits, uniforms[i])  # (n,)
+            drawn = self._draw(logits, uniforms[i], temperature)  # (n,)
+            if keep is not None and given is not None:
+                kept = keep.gather(1, d.unsqueeze(1)).squeeze(1)
+                drawn = torch.where(kept, given.gather(1, d.unsqueeze(1)).squeeze(1).to(drawn.dtype), drawn)
+            if with_log_prob:
+                log_p += self._step_log_prob(logits, drawn)
             x.scatter_(1, d.unsqueeze(1), drawn.unsqueeze(1))
             columns = first_weight.index_select(0, d_sets) * first_mask.index_select(0, at)  # (K, H1)
             a = a + (drawn * scale).unsqueeze(1) * columns.index_select(0, component)
-        return x
+        return x, log_p
 
-    def _sample_reference(self, cond: Tensor | None, component: Tensor, generator: torch.Generator | None) -> Tensor:
-        """:meth:`_sample_from` by the definition: set by set, one whole pass of the network per
-        dimension (O(D H) each) and a fresh draw from the generator per step. The fast sampler
-        is tested and benchmarked against it."""
+    def _sample_reference(
+        self,
+        cond: Tensor | None,
+        component: Tensor,
+        generator: torch.Generator | None,
+        temperature: float = 1.0,
+        given: Tensor | None = None,
+        keep: Tensor | None = None,
+        with_log_prob: bool = True,
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`_sample_incremental` by the definition: set by set, one whole pass of the
+        network per dimension (O(D H) each) and fresh uniforms from the generator per step
+        (what :meth:`_sampling_uniforms` takes at once). The fast sampler is tested and
+        benchmarked against it."""
         x = torch.zeros(component.shape[0], self.config.data.dim, device=self.device, dtype=self.dtype)
+        log_p = x.new_zeros(component.shape[0])
         for k in range(self.eval_sets):
             idx = torch.nonzero(component == k).squeeze(1)
             if idx.numel() == 0:
                 continue
             self.use_masks(k)
             weights = [layer.masked_weight() for layer in self.masked_layers()]
-            xk, ck = x[idx], None if cond is None else cond[idx]
+            xk, ck, log_pk = x[idx], None if cond is None else cond[idx], log_p[idx]
             for d in self.orders[k].tolist():
-                logits = self._logits(xk, ck, weights)[:, d]  # (n_k,) or (n_k, L)
-                if self.per_dim == 1:
-                    xk[:, d] = rng.bernoulli(torch.sigmoid(logits), generator)
-                else:
-                    xk[:, d] = rng.categorical(logits, generator).to(xk.dtype)
-            x[idx] = xk
-        return x
+                logits = self._logits(xk, ck, weights)[:, d].reshape(idx.numel(), self.per_dim)  # (n_k, per)
+                u = rng.rand((idx.numel(), self.per_dim) if self.per_dim > 1 else (idx.numel(),), generator)
+                drawn = self._draw(logits, u.to(device=self.device, dtype=self.dtype), temperature)
+                if keep is not None and given is not None:
+                    drawn = torch.where(keep[idx, d], given[idx, d].to(drawn.dtype), drawn)
+                if with_log_prob:
+                    log_pk += self._step_log_prob(logits, drawn)
+                xk[:, d] = drawn
+            x[idx], log_p[idx] = xk, log_pk
+        return x, log_p
