@@ -103,3 +103,17 @@ def test_text_prompt_errors(text_run):
 def test_a_model_that_cannot_complete_is_named(tmp_path):
     run = save_run(tmp_path / "vae", "vae", "digits", ["binarize"], latent_dim=2, hidden=(8,))
     assert_one_line_error(invoke(["complete", str(run)]), "completion needs an autoregressive model")
+
+
+def test_a_prompt_needs_no_data_file(text_run, tmp_path):
+    import json
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(text_run, moved)
+    record = json.loads((moved / "config.json").read_text())
+    record["data"]["spec"] = f"text:{tmp_path / 'gone.txt'}?length=16"  # the text file is gone
+    (moved / "config.json").write_text(json.dumps(record))
+    result = invoke(["complete", str(moved), "--prompt", "the ", "-n", "1"])
+    assert result.exit_code == 0, result.output
+    assert (moved / "completions.txt").read_text().count("the ") >= 1

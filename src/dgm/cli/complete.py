@@ -112,8 +112,11 @@ def complete(
             raise ConfigError(f"--examples must be at least 1, got {examples}")
         model = load_model(run, device=check_device(device))
         apps.require_autoregressive(model)
-        dataset = load_dataset_of(run)
         info = model.config.data
+        # a prompt needs only the model (text and audio runs keep their vocabulary and rate);
+        # examples, image files and pictures need the run's data
+        prompted = prompt is not None or (input is not None and input.suffix.lower() in (".txt", ".wav"))
+        dataset = None if prompted and info.is_sequence else load_dataset_of(run)
         path = _output_path(out, run, info)
         x, labels, mask = _inputs(model, dataset, input, prompt, keep, examples, split, cond, seed)
         done = apps.complete(model, x, mask, k=n, cond=labels, seed=seed, temperature=temperature)
@@ -195,7 +198,7 @@ def _write(done, dataset, info, path: Path, name: str) -> None:
         from dgm.viz.sequence import plot_waveforms
 
         write_wav_completions(path, done, info.sample_rate)
-        title = f"{name} completions of {dataset.spec} (each input's K completions in turn)"
+        title = f"{name} completions (each input's K completions in turn)"
         plot_waveforms(done.samples.flatten(0, 1), info.sample_rate, path.with_suffix(".png"), title=title)
     else:
         from dgm.viz.completion import plot_completions
