@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dgm.data.folder import list_labelled_files
 from dgm.data.info import DataInfo
 from dgm.data.spec import DataSpec
 from dgm.data.splits import SPLITS, Source, Split, make_split, random_split_indices
@@ -189,31 +190,11 @@ def read_clip(path, sample_rate: int) -> Tensor:
 # ----- files of a folder ------------------------------------------------------------------------
 
 
-def _wavs_in(folder: Path, recursive: bool) -> list[Path]:
-    files = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(f for f in files if f.is_file() and f.suffix.lower() == WAV_SUFFIX)
-
-
 def list_wavs(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
     """WAV files under the folder ``root``, their labels (None when unlabelled) and class names:
     sub-folders holding WAV files are classes, else the files directly in ``root`` are used."""
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and _wavs_in(d, True))
-    loose = _wavs_in(root, recursive=False)
-    if class_dirs and loose:
-        raise DataError(
-            f"{root} has both class sub-folders and loose WAV files ({loose[0].name}); "
-            "move every file into a class folder, or remove the sub-folders"
-        )
-    if not class_dirs:
-        if not loose:
-            raise DataError(f"{root} holds no .wav files; give a WAV file or a folder of *.wav files")
-        return loose, None, []
-    files, labels = [], []
-    for k, d in enumerate(class_dirs):
-        found = _wavs_in(d, recursive=True)
-        files += found
-        labels += [k] * len(found)
-    return files, labels, [d.name for d in class_dirs]
+    none_found = f"{root} holds no .wav files; give a WAV file or a folder of *.wav files"
+    return list_labelled_files(root, frozenset({WAV_SUFFIX}), "WAV files", none_found)
 
 
 def common_rate(files: list[Path], audios: list[Audio], spec: DataSpec) -> int:

@@ -20,34 +20,48 @@ from dgm.data.spec import DataSpec
 from dgm.data.splits import Source, split_arrays
 from dgm.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
-def _images_in(folder: Path, recursive: bool) -> list[Path]:
+def _files_in(folder: Path, suffixes: frozenset[str], recursive: bool) -> list[Path]:
     files = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(f for f in files if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(f for f in files if f.is_file() and f.suffix.lower() in suffixes)
+
+
+def list_labelled_files(
+    root: Path, suffixes: frozenset[str], what: str, none_found: str
+) -> tuple[list[Path], list[int] | None, list[str]]:
+    """Files with ``suffixes`` under the folder ``root``, their labels (None when unlabelled) and
+    the class names: sub-folders holding such files are classes (sorted names -> 0..K-1), else the
+    files directly in ``root`` are used. ``what`` names the files in errors ("images"), and
+    ``none_found`` is the error when there are none."""
+    class_dirs = sorted(
+        d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and _files_in(d, suffixes, True)
+    )
+    loose = _files_in(root, suffixes, recursive=False)
+    if class_dirs and loose:
+        raise DataError(
+            f"{root} has both class sub-folders and loose {what} ({loose[0].name}); "
+            f"move every {what.split()[-1].rstrip('s')} into a class folder, or remove the sub-folders"
+        )
+    if not class_dirs:
+        if not loose:
+            raise DataError(none_found)
+        return loose, None, []
+    files, labels = [], []
+    for k, d in enumerate(class_dirs):
+        found = _files_in(d, suffixes, recursive=True)
+        files += found
+        labels += [k] * len(found)
+    return files, labels, [d.name for d in class_dirs]
 
 
 def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
     """Image files under ``root``, their labels (None when unlabelled) and the class names."""
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and _images_in(d, True))
-    loose = _images_in(root, recursive=False)
-    if class_dirs and loose:
-        raise DataError(
-            f"{root} has both class sub-folders and loose images ({loose[0].name}); "
-            "move every image into a class folder, or remove the sub-folders"
-        )
-    if not class_dirs:
-        if not loose:
-            raise DataError(f"{root} holds no PNG or JPEG images; give a folder of *.png / *.jpg files")
-        return loose, None, []
-    files, labels = [], []
-    for k, d in enumerate(class_dirs):
-        found = _images_in(d, recursive=True)
-        files += found
-        labels += [k] * len(found)
-    return files, labels, [d.name for d in class_dirs]
+    return list_labelled_files(
+        root, IMAGE_SUFFIXES, "images", f"{root} holds no PNG or JPEG images; give a folder of *.png / *.jpg files"
+    )
 
 
 def _open(path: Path):
