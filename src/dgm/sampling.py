@@ -30,12 +30,16 @@ def draw_samples(
     cond: Tensor | None = None,
     batch_size: int = 1000,
     temperature: float | None = None,
+    options: dict | None = None,
 ) -> Tensor:
     """``n`` samples in model space on the CPU, drawn ``batch_size`` at a time from one generator
     seeded with ``seed``, so a seed (and batch size) always gives the same samples. Conditional
     models get ``cond`` (default: :func:`sample_labels`); models with ``has_temperature`` take a
-    ``temperature`` (None: the model's own, T = 1)."""
-    options = {} if temperature is None else {"temperature": check_temperature(model, temperature)}
+    ``temperature`` (None: the model's own, T = 1); ``options`` are further keyword options of the
+    model's ``sample`` (:func:`check_sample_options`; None values are left out)."""
+    options = check_sample_options(model, options)
+    if temperature is not None:
+        options["temperature"] = check_temperature(model, temperature)
     was_training = model.training
     model.eval()
     if cond is None:
@@ -58,3 +62,20 @@ def check_temperature(model: GenerativeModel, temperature: float) -> float:
             "(flows, VAEs and autoregressive models take one)"
         )
     return temperature
+
+
+def check_sample_options(model: GenerativeModel, options: dict | None) -> dict:
+    """The options (without None values) if ``model`` declares them in ``sample_options``; else a
+    ConfigError naming the option and the models that take it."""
+    given = {key: value for key, value in (options or {}).items() if value is not None}
+    unknown = [key for key in given if key not in model.sample_options]
+    if unknown:
+        from dgm.registry import get, list_models  # late: the registry imports every model
+
+        takers = [row["name"] for row in list_models() if unknown[0] in get(row["name"]).sample_options]
+        option = "--" + unknown[0].replace("_", "-")
+        raise ConfigError(
+            f"model '{model.name}' does not sample with {option}; leave it out"
+            + (f" (models that take it: {', '.join(takers)})" if takers else "")
+        )
+    return given

@@ -65,6 +65,17 @@ def test_conditional_samples_follow_the_labels_of_the_split(digits_binary):
     assert eval_labels(dgm.build("independent", data=digits_binary), digits_binary, "test", 5) is None
 
 
+def test_fewer_conditional_samples_than_the_split_keep_its_class_proportions(digits_binary):
+    model = dgm.build("independent", data=digits_binary, conditional=True)
+    y = digits_binary.split("test").y
+    sorted_y = y.sort().values  # a split sorted by class: the first labels are one class only
+    split = type("Split", (), {"y": sorted_y})()
+    dataset = type("Data", (), {"split": lambda self, name: split})()
+    labels = eval_labels(model, dataset, "test", 100)
+    expected = torch.bincount(sorted_y, minlength=10).double() / len(y) * 100
+    assert (torch.bincount(labels, minlength=10).double() - expected).abs().max() <= 1
+
+
 def test_a_better_model_scores_better_in_the_digit_feature_space(digits_binary):
     # one Bernoulli table per class, sampled with the test labels, draws recognisable digits of
     # every class; one table for all classes draws one blurred average digit

@@ -35,6 +35,7 @@ TINY: dict[str, dict] = {
     "beta_vae": {"latent_dim": 2, "hidden": (8,), "posterior": "planar", "flow_layers": 2},
     "cvae": {"latent_dim": 2, "hidden": (8,)},
     "iwae": {"latent_dim": 2, "hidden": (8,)},
+    "ddpm": {"steps": 10, "channels": 8, "mults": (1,), "heads": 1, "hidden": 8, "layers": 1, "time_dim": 8},
 }
 
 INFOS = {
@@ -176,6 +177,22 @@ def test_exact_log_prob_is_per_example_and_at_most_zero_for_discrete_data(name, 
     assert log_p.shape == (batch.x.shape[0],) and torch.isfinite(log_p).all()
     if support != "continuous":
         assert (log_p <= 1e-6).all()  # a probability mass is at most 1
+
+
+BOUND = [c for c in CASES if get(c[0]).density == "bound"]
+
+
+@pytest.mark.parametrize(
+    "name, support, conditional", BOUND, ids=[i for i, c in zip(IDS, CASES, strict=True) if c in BOUND]
+)
+def test_elbo_is_per_example_and_at_most_zero_for_discrete_data(name, support, conditional):
+    model = make(name, support, conditional).eval()
+    batch = make_batch(model.config.data)
+    with torch.no_grad():
+        elbo = model.elbo(batch.x, cond_for(model, batch))
+    assert elbo.shape == (batch.x.shape[0],) and torch.isfinite(elbo).all()
+    if support != "continuous":
+        assert (elbo <= 1e-4).all()  # a lower bound on the log of a probability mass
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperArgument, TyperCommand
@@ -51,6 +51,33 @@ def check_seed(seed: int | None) -> None:
 
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"--seed must be an integer in 0..{MAX_SEED}, got {seed}")
+
+
+SamplerOption = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help="Diffusion sampler: ddpm (ancestral) or ddim (default: the model's, ddim)."),
+]
+StepsOption = Annotated[
+    int | None,
+    typer.Option(metavar="K", help="Diffusion sampling steps, at most the model's T (default: the model's, 50)."),
+]
+EtaOption = Annotated[
+    float | None,
+    typer.Option(metavar="ETA", help="DDIM's eta in [0, 1]: 0 deterministic, 1 stochastic (default: the model's, 1)."),
+]
+GuidanceOption = Annotated[
+    float | None,
+    typer.Option(
+        metavar="W",
+        help="Classifier-free guidance scale of conditional diffusion models: 0 unconditional, 1 conditional, "
+        "above 1 closer to the label.",
+    ),
+]
+
+
+def sampling_options(sampler: str | None, steps: int | None, eta: float | None, guidance: float | None) -> dict:
+    """The sampling options given on the command line (None for those left out)."""
+    return {"sampler": sampler, "steps": steps, "eta": eta, "guidance": guidance}
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from dgm.cli.common import check_seed, command, fail, print_metrics
+from dgm.cli.common import (
+    EtaOption,
+    GuidanceOption,
+    SamplerOption,
+    StepsOption,
+    check_seed,
+    command,
+    fail,
+    print_metrics,
+    sampling_options,
+)
 from dgm.errors import ConfigError, DgmError
 
 
@@ -45,6 +55,10 @@ def eval_cmd(
             "28x28 and 8x8 grey images, random-conv for others; use random-conv for images that are not digits).",
         ),
     ] = None,
+    sampler: SamplerOption = None,
+    steps: StepsOption = None,
+    eta: EtaOption = None,
+    guidance: GuidanceOption = None,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="cpu, cuda, cuda:N or mps.")] = "cpu",
 ) -> None:
     """Evaluate a run: compute metrics, merge them into its metrics.json and print them.
@@ -55,10 +69,13 @@ def eval_cmd(
     (linear probe on latents), speed (sampling time). Sample-based metrics record their n.
 
     Example: dgm eval runs/made --metrics nll,fd,prdc -n 1000
+
+    Example: dgm eval runs/ddpm --metrics fd,speed --sampler ddim --steps 20
     """
     from dgm.eval import GROUPS, evaluate, parse_metrics
     from dgm.hardware import check_device
     from dgm.runs import load_dataset_of, load_model, write_metrics
+    from dgm.sampling import check_sample_options
 
     try:
         if split not in ("test", "val"):
@@ -70,6 +87,7 @@ def eval_cmd(
         check_seed(seed)
         groups = parse_metrics(metrics)
         model = load_model(run, device=check_device(device))
+        options = check_sample_options(model, sampling_options(sampler, steps, eta, guidance))
         dataset = load_dataset_of(run)
         found = evaluate(
             model,
@@ -81,6 +99,7 @@ def eval_cmd(
             k=k,
             features=features,
             log=lambda m: typer.echo(f"... {m}", err=True),
+            sample_options=options,
         )
         if not found:
             raise DgmError(f"no metric of {', '.join(GROUPS)} applies to model '{model.name}' on {dataset.spec}")

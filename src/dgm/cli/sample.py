@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from dgm.cli.common import PICTURE_SUFFIXES, check_seed, command, fail
+from dgm.cli.common import (
+    PICTURE_SUFFIXES,
+    EtaOption,
+    GuidanceOption,
+    SamplerOption,
+    StepsOption,
+    check_seed,
+    command,
+    fail,
+    sampling_options,
+)
 from dgm.errors import ConfigError, DgmError
 
 SEQUENCE_SUFFIXES = {".txt": "text", ".wav": "audio"}  # files of samples of text and audio runs
@@ -37,6 +47,10 @@ def sample(
             help="Sampling temperature (flows, VAEs, autoregressive models): T < 1 gives more typical samples, 0 the mode.",
         ),
     ] = None,
+    sampler: SamplerOption = None,
+    steps: StepsOption = None,
+    eta: EtaOption = None,
+    guidance: GuidanceOption = None,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="cpu, cuda, cuda:N or mps.")] = "cpu",
 ) -> None:
     """Draw samples from a trained run.
@@ -48,6 +62,8 @@ def sample(
     Example: dgm sample runs/shakespeare -n 8 --out poems.txt
 
     Example: dgm sample runs/wavenet -n 4 --out tones.wav
+
+    Example: dgm sample runs/ddpm --sampler ddim --steps 20 --out ddim20.png
     """
     import numpy as np
     import torch
@@ -55,7 +71,7 @@ def sample(
     from dgm.hardware import check_device
     from dgm.io import atomic_write
     from dgm.runs import load_dataset_of, load_model
-    from dgm.sampling import draw_samples
+    from dgm.sampling import check_sample_options, draw_samples
     from dgm.viz.samples import save_samples_figure
 
     try:
@@ -67,19 +83,23 @@ def sample(
         if out.is_dir():
             raise ConfigError(f"--out {str(out)!r} is a folder; give a file name such as {out / 'samples.png'}")
         model = load_model(run, device=check_device(device))
+        options = sampling_options(sampler, steps, eta, guidance)
+        check_sample_options(model, options)
         check_sequence_out(out, model.config.data)
         labels = None if cond is None else torch.full((n,), cond)
         if labels is not None:
             model.check_cond(labels, n)
         if model.config.data.is_sequence and out.suffix != ".npy":
-            write_sequence(model, out, n, seed, labels, temperature)
+            write_sequence(model, out, n, seed, labels, temperature, options)
         elif out.suffix == ".npy":
-            samples = draw_samples(model, n, seed, cond=labels, temperature=temperature).numpy()
+            samples = draw_samples(model, n, seed, cond=labels, temperature=temperature, options=options).numpy()
             atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), samples))
         else:
             if labels is not None:
                 raise ConfigError("--cond is supported with --out FILE.npy; pictures show every class")
-            save_samples_figure(model, load_dataset_of(run), out, n=n, seed=seed, temperature=temperature)
+            save_samples_figure(
+                model, load_dataset_of(run), out, n=n, seed=seed, temperature=temperature, options=options
+            )
     except DgmError as e:
         fail(str(e))
     typer.echo(f"{n} samples written to {out}")
@@ -100,7 +120,7 @@ def check_sequence_out(out: Path, info) -> None:
         )
 
 
-def write_sequence(model, out: Path, n: int, seed: int, labels, temperature: float | None) -> None:
+def write_sequence(model, out: Path, n: int, seed: int, labels, temperature: float | None, options=None) -> None:
     """Text or audio samples of a sequence run as a .txt or .wav file, or as a picture; decoded with
     the vocabulary or sample rate saved in the run, so the data files are not needed."""
     from dgm.sampling import draw_samples, sample_labels
@@ -109,7 +129,7 @@ def write_sequence(model, out: Path, n: int, seed: int, labels, temperature: flo
 
     info = model.config.data
     labels = sample_labels(model, n) if labels is None else labels
-    samples = draw_samples(model, n, seed, cond=labels, temperature=temperature)
+    samples = draw_samples(model, n, seed, cond=labels, temperature=temperature, options=options)
     if out.suffix in SEQUENCE_SUFFIXES:
         write_sequence_samples(out, samples, info, labels)
     else:

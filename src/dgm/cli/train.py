@@ -32,6 +32,7 @@ TRAIN_KEYS_FROM_OPTIONS = (
     "num_nodes",
     "checkpoint_every",
     "patience",
+    "ema",
 )
 FILE_KEYS = {"model", "data", "transforms", "classes", "config", "train", "out"}
 # Exit codes of a run stopped by a signal, as a shell reports them (128 + signal number).
@@ -168,6 +169,13 @@ def train(
         typer.Option(
             metavar="N",
             help="Early stopping: stop after N validations (one per epoch) without a lower validation loss.",
+        ),
+    ] = None,
+    ema: Annotated[
+        float | None,
+        typer.Option(
+            metavar="DECAY",
+            help="Keep an exponential moving average of the weights with this decay (e.g. 0.999) and save it for sampling and evaluation.",
         ),
     ] = None,
     set_: Annotated[

@@ -106,7 +106,9 @@ def likelihood_metrics(model: GenerativeModel, dataset, split: str = "test", see
         )
         return {"nll": nll, "bits_per_dim": bits_entry(nll, dim, f"NLL / (D ln 2) with D = {dim}")}
     elbo = data_log_likelihood(model, dataset, data.x, data.y, seed, kind="elbo")
-    out = {"nll_elbo": nll_entry(elbo, f"negative ELBO, an upper bound on the NLL, {where}")}
+    note = model.bound_note()
+    what = f"negative ELBO, an upper bound on the NLL, {where}" + (f"; {note}" if note else "")
+    out = {"nll_elbo": nll_entry(elbo, what)}
     if not model.importance_weighted:
         out["bits_per_dim"] = bits_entry(out["nll_elbo"], dim, f"upper bound: nll_elbo / (D ln 2) with D = {dim}")
         return out

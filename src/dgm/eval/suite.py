@@ -105,10 +105,14 @@ def choose_groups(
 
 
 def eval_labels(model: GenerativeModel, dataset, split: str, n: int) -> torch.Tensor | None:
-    """Class labels for conditional samples: the split's labels, cycled to ``n``."""
+    """Class labels for conditional samples: ``n`` of the split's labels, evenly spaced over it
+    (so the classes keep their proportions in a split sorted by class), cycled when ``n`` is
+    larger than the split."""
     if not model.conditional:
         return None
     y = dataset.split(split).y
+    if n <= len(y):
+        return y[torch.arange(n) * len(y) // n]
     return y[torch.arange(n) % len(y)]
 
 
@@ -122,14 +126,16 @@ def evaluate(
     k: int = 100,
     features: str | None = None,
     log: Callable[[str], None] | None = None,
+    sample_options: dict | None = None,
 ) -> dict:
     """Compute metric groups (``metrics``, default every one that applies; see :data:`GROUPS`).
 
     ``n`` is the number of model samples for sample-based metrics (default: the size of the
     split for images, 2 000 for toy data); ``seed`` seeds samples and noise; ``k`` is the number
     of importance samples of bound models; ``features`` names the image feature space
-    ("digits28", "digits8" or "random-conv"; default: chosen by image shape). Returns
-    metrics.json entries.
+    ("digits28", "digits8" or "random-conv"; default: chosen by image shape);
+    ``sample_options`` go to the model's ``sample`` (a diffusion sampler and its steps, say) and
+    are named in the sample metrics' descriptions. Returns metrics.json entries.
     """
     groups = choose_groups(model, dataset, metrics, features)
     log = log or (lambda message: None)
@@ -148,14 +154,15 @@ def evaluate(
             n = dataset.split(split).n if dataset.raw_info.is_image else 2000
         log(f"drawing {n} samples")
         start = time.perf_counter()
-        samples = draw_samples(model, n, seed, cond=eval_labels(model, dataset, split, n))
+        samples = draw_samples(model, n, seed, cond=eval_labels(model, dataset, split, n), options=sample_options)
         seconds = time.perf_counter() - start
         if "speed" in groups:
             out["sample_time"] = {
                 "value": seconds / n,
                 "unit": "s/example",
                 "n": n,
-                "what": f"wall-clock sampling time per example, {n} samples in batches of up to 1000 on {model.device}",
+                "what": f"wall-clock sampling time per example, {n} samples in batches of up to 1000 on {model.device}"
+                + sampled_with(sample_options),
             }
 
     if any(g in IMAGE_METRICS for g in groups):
@@ -165,7 +172,8 @@ def evaluate(
         log(f"sample quality in the {space.name} feature space")
         real = dataset.to_display(dataset.transformed(split, seed=seed)[0])
         asked = [g for g in groups if g in IMAGE_METRICS]
-        out.update(image_sample_metrics(real, dataset.to_display(samples), space, include=asked))
+        found = image_sample_metrics(real, dataset.to_display(samples), space, include=asked)
+        out.update({key: described(entry, sampled_with(sample_options)) for key, entry in found.items()})
 
     if any(g in TOY_GROUPS for g in groups):
         from dgm.eval.toy2d import toy2d_metrics
@@ -186,6 +194,19 @@ def evaluate(
         log("linear probe")
         out.update(linear_probe(model, dataset, seed=seed))
     return out
+
+
+def sampled_with(options: dict | None) -> str:
+    """ ", sampled with sampler ddim, steps 20" for the given sampling options ("" for none)."""
+    given = [f"{key} {value}" for key, value in (options or {}).items() if value is not None]
+    return f", sampled with {', '.join(given)}" if given else ""
+
+
+def described(entry, extra: str):
+    """A metrics entry with ``extra`` appended to its description (entries without one as they are)."""
+    if extra and isinstance(entry, dict) and "what" in entry:
+        return {**entry, "what": entry["what"] + extra}
+    return entry
 
 
 def group_of(key: str) -> str | None:

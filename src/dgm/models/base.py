@@ -15,6 +15,9 @@ its capabilities as class attributes, which evaluation code reads instead of pro
 - ``supports``: the data supports (binary / discrete / continuous) the model can take.
 - ``has_temperature``: ``sample(n, cond, generator, temperature=T)`` scales the model's noise
   by T (T < 1: fewer, more typical samples; a flow's base draws, say).
+- ``sample_options``: the keyword options of ``sample`` beyond ``temperature`` (a diffusion
+  model's ``sampler``, ``steps``, ``eta`` and ``guidance``), which ``dgm sample`` and ``dgm eval``
+  pass on; none by default.
 - ``parts``: the ordered parameter groups trained with their own optimizers, one step each
   per batch (a GAN declares ``("discriminator", "generator")``); most models have one part.
 
@@ -88,6 +91,7 @@ class GenerativeModel(nn.Module):
     can_condition: ClassVar[bool] = False
     has_temperature: ClassVar[bool] = False
     supports: ClassVar[frozenset[str]] = frozenset({"binary", "discrete", "continuous"})
+    sample_options: ClassVar[tuple[str, ...]] = ()
     parts: ClassVar[tuple[str, ...]] = ("model",)
     # training settings (TrainConfig fields) this model needs unless the user gives them, e.g.
     # NADE's higher learning rate; ``dgm train`` applies them and says so
@@ -191,6 +195,11 @@ class GenerativeModel(nn.Module):
     def log_prob(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """log p(x) per example, shape (B,), for models with ``density == "exact"`` (in nats)."""
         raise NotImplementedError(f"model '{self.name}' has density '{self.density}', no exact log_prob")
+
+    def bound_note(self) -> str:
+        """How a bound model's ``elbo`` is computed, when that is worth stating beside the number
+        (a diffusion model's timesteps, say); "" by default."""
+        return ""
 
     def notes(self) -> list[str]:
         """What a user should know before training this model on its data (``dgm train`` prints

@@ -47,6 +47,34 @@ def discretized_logistic_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, le
     return torch.where(x < 0.5, log_cdf_plus, torch.where(x > levels - 1.5, log_sf_minus, inner))
 
 
+def discretized_gaussian_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, levels: int) -> Tensor:
+    """log P(x) elementwise for integer levels x in 0..L-1 under N(mean, s^2), s = e^log_scale,
+    on [-1, 1] discretised into L bins (the decoder of Ho et al. 2020, eq. 13):
+
+        P(x) = Phi((c + δ - μ)/s) - Phi((c - δ - μ)/s),   c = 2x/(L-1) - 1,  δ = 1/(L-1),
+
+    with the edge bins open to -inf and +inf. The difference is taken in log space on the side
+    of the smaller tail (log_ndtr), so bins far in either tail do not round to log 0; where it
+    is below 1e-5 relative it is the density at c times the bin width 2δ. All arguments
+    broadcast; the result has their shape (no sum)."""
+    half = 1.0 / (levels - 1)
+    centred = 2 * half * x - 1 - mean
+    inv_s = torch.exp(-log_scale)
+    upper, lower = inv_s * (centred + half), inv_s * (centred - half)
+    flip = lower > 0  # both ends in the upper tail: P = Phi(-lower) - Phi(-upper)
+    hi, lo = torch.where(flip, -lower, upper), torch.where(flip, -upper, lower)
+    log_hi, log_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)
+    gap = (log_lo - log_hi).clamp(max=0.0)
+    mid = inv_s * centred
+    log_pdf_mid = -0.5 * mid**2 - 0.5 * math.log(2 * math.pi) - log_scale
+    inner = torch.where(
+        gap < -1e-5, log_hi + torch.log(-torch.expm1(gap.clamp(max=-1e-5))), log_pdf_mid + math.log(2 * half)
+    )
+    first = torch.special.log_ndtr(upper)
+    last = torch.special.log_ndtr(-lower)
+    return torch.where(x < 0.5, first, torch.where(x > levels - 1.5, last, inner))
+
+
 def logistic_mixture_log_prob(params: Tensor, x: Tensor, levels: int) -> Tensor:
     """sum_d log sum_m π_dm P_logistic(x_d; μ_dm, s_dm) for ``params`` (B, D, 3M) holding the
     mixture logits, means and log-scales (M each) and integer-valued x (B, D) -> (B,)."""

@@ -32,6 +32,11 @@ class TrainConfig:
     Loshchilov & Hutter 2017; as for neural spline flows, Durkan et al. 2019). ``T`` comes from
     the budget: ``steps``, or ``epochs`` times the batches per epoch, the smaller if both are
     given; a ``minutes`` budget alone has no end to anneal to and is refused.
+
+    ``ema=d`` keeps an exponential moving average of the weights, ``shadow <- d_n shadow +
+    (1 - d_n) theta`` after every optimizer step taken, with ``d_n = min(d, (1 + n) / (10 + n))``
+    at update ``n`` (see :mod:`dgm.train.ema`); validation, early stopping, ``keep`` and the
+    saved weights then use the average, while training goes on from the live weights.
     """
 
     epochs: int | None = None
@@ -50,6 +55,7 @@ class TrainConfig:
     precision: str = "32-true"
     patience: int | None = None  # stop after this many validations without a lower val/loss
     keep: Literal["best", "last"] = "best"  # weights saved at the end: best validation loss, or last
+    ema: float | None = None  # decay of a moving average of the weights, validated and saved instead of them
     checkpoint_every: int | None = None  # also checkpoint every N steps
     checkpoint_minutes: float = 1.0  # checkpoint at least this often (kill -9 loses at most this much)
     eval_samples: int = 64  # samples drawn for samples.png
@@ -80,6 +86,7 @@ class TrainConfig:
                 "--lr-schedule cosine needs --steps or --epochs to know where the schedule ends "
                 "(a --minutes budget alone has no known end)"
             )
+        _decay("ema", self.ema)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -114,6 +121,14 @@ def _at_least(key: str, value, low: int) -> None:
     if not number or value < low:
         what = "a positive integer" if low == 1 else f"at least {low}"
         raise ConfigError(f"{key} must be {what}, got {value!r} ({hint(key)})")
+
+
+def _decay(key: str, value) -> None:
+    if value is None:
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or not 0 < value < 1:
+        raise ConfigError(f"{key} must be a decay between 0 and 1 (exclusive), e.g. 0.999, got {value!r} ({hint(key)})")
 
 
 def _positive(key: str, value) -> None:

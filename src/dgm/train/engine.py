@@ -10,6 +10,10 @@ checkpoint to resume) is checked before any file is written. During training a c
 written atomically at least every ``checkpoint_minutes``; Ctrl-C or SIGTERM saves a checkpoint
 and the weights so far and raises :class:`TrainingInterrupted`; ``resume=True`` continues from
 the newest checkpoint, wherever the directory has moved, appending to the logs.
+
+With ``TrainConfig.ema`` the saved weights are an exponential moving average of the trained
+ones (:mod:`dgm.train.ema`), the one validation also runs on; the checkpoints keep the trained
+weights and the average side by side.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from dgm.runs import (
 from dgm.train.callbacks import BestWeights, EarlyStop, progress_bar
 from dgm.train.checkpoints import CheckpointInfo, PeriodicCheckpoint, newest_checkpoint, read_checkpoint
 from dgm.train.config import TrainConfig
+from dgm.train.ema import EMAWeights
 from dgm.train.logs import make_loggers
 from dgm.train.module import GenerativeTask
 from dgm.viz.samples import save_samples_figure
@@ -255,9 +260,13 @@ def fit(
     train_loader = dataset.loader("train", config.batch_size, shuffle=True, drop_last=False)
     timer = Timer(duration=timedelta(minutes=config.minutes) if config.minutes else NO_TIME_LIMIT, verbose=False)
     best = BestWeights()
+    ema = EMAWeights(config.ema) if config.ema is not None else None
     early = EarlyStop(config.patience) if config.patience is not None else None
     saver = PeriodicCheckpoint(run_dir, config.checkpoint_minutes, config.checkpoint_every)
-    callbacks = [timer, best, saver, *([early] if early else [])]
+    # Hooks run in this order: the best weights are copied while the EMA is swapped in for
+    # validation; a checkpoint gets the EMA of its own step, and the live weights after an
+    # interruption in validation.
+    callbacks = [timer, best, *([ema] if ema else []), saver, *([early] if early else [])]
     trainer = make_trainer(config, run_dir, callbacks, len(train_loader))
     task = GenerativeTask(model, config)
 
@@ -281,7 +290,7 @@ def fit(
     except BaseException as error:
         if trainer.state.status == TrainerStatus.INTERRUPTED and isinstance(error, (SystemExit, KeyboardInterrupt)):
             if trainer.is_global_zero:
-                save_progress(run_dir, task, best, timer, trainer, config)
+                save_progress(run_dir, task, best, timer, trainer, config, ema)
             signal_name = "SIGTERM" if isinstance(error, SIGTERMException) else "Ctrl-C"
             raise TrainingInterrupted(run_dir, trainer.global_step, signal_name) from None
         if created and not worker and newest_checkpoint(run_dir) is None and not isinstance(error, DgmError):
@@ -297,7 +306,7 @@ def fit(
     if not trainer.is_global_zero:
         return run_dir
     log(stop_message(trainer, config, timer, early, best))
-    save_progress(run_dir, task, best, timer, trainer, config)
+    save_progress(run_dir, task, best, timer, trainer, config, ema)
     log("evaluating on the test split")
     model.eval()
     found = evaluate(model, dataset, metrics=quick_groups(model, dataset))
@@ -319,26 +328,44 @@ def stop_message(trainer: L.Trainer, config: TrainConfig, timer: Timer, early: E
     else:
         why = f"epoch budget of {config.default_epochs} reached"
     kept = ""
+    weights = "EMA weights" if config.ema is not None else "weights"
     if config.keep == "best" and best.best_state is not None:
-        kept = f"; keeping the weights of step {best.best_step} (val/loss {best.best_score:.4g})"
+        kept = f"; keeping the {weights} of step {best.best_step} (val/loss {best.best_score:.4g})"
+    elif config.ema is not None:
+        kept = f"; keeping the EMA weights (decay {config.ema:g})"
     return f"stopped at step {trainer.global_step}: {why}{kept}"
 
 
-def save_progress(run_dir: Path, task: GenerativeTask, best: BestWeights, timer: Timer, trainer, config) -> None:
-    """Save the weights (the best so far with ``keep="best"``) and the training records; the
-    new weights id drops every metric of older weights from metrics.json."""
+def save_progress(
+    run_dir: Path,
+    task: GenerativeTask,
+    best: BestWeights,
+    timer: Timer,
+    trainer,
+    config,
+    ema: EMAWeights | None = None,
+) -> None:
+    """Save the weights and the training records; the new weights id drops every metric of
+    older weights from metrics.json. The weights are the best so far with ``keep="best"`` (with
+    an EMA: the EMA at the best validation), else the last ones (with an EMA: the last EMA).
+    After an interruption the model gets its training weights back."""
     model = task.model
     state = None
-    if config.keep == "best" and best.best_state is not None:
+    if (config.keep == "best" and best.best_state is not None) or ema is not None:
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if config.keep == "best" and best.best_state is not None:
         best.restore(task)
+    elif ema is not None:
+        ema.copy_to(model)
     save_weights(run_dir, model)
-    write_metrics(run_dir, training_records(model, best, timer, trainer), replace=True)
+    write_metrics(run_dir, training_records(model, best, timer, trainer, ema), replace=True)
     if state is not None and trainer.state.status == TrainerStatus.INTERRUPTED:
         model.load_state_dict(state)
 
 
-def training_records(model: GenerativeModel, best: BestWeights, timer: Timer, trainer) -> dict:
+def training_records(
+    model: GenerativeModel, best: BestWeights, timer: Timer, trainer, ema: EMAWeights | None = None
+) -> dict:
     """metrics.json entries about training: totals over every session of the run."""
     records = {
         "train_time": {
@@ -358,6 +385,12 @@ def training_records(model: GenerativeModel, best: BestWeights, timer: Timer, tr
             "value": best.best_score,
             "unit": "loss",
             "what": f"lowest val/loss, at step {best.best_step}",
+        }
+    if ema is not None:
+        records["ema_decay"] = {
+            "value": ema.decay,
+            "unit": "decay",
+            "what": f"the weights are an exponential moving average of the trained ones ({ema.updates} updates in all)",
         }
     return records
 

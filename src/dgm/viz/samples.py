@@ -28,9 +28,11 @@ def save_samples_figure(
     n: int | None = None,
     seed: int | None = 0,
     temperature: float | None = None,
+    options: dict | None = None,
 ) -> Path:
     """Draw ``n`` samples (default 64 images, or 2 000 vectors) at ``temperature`` (models with
-    ``has_temperature``; None is the model's own) and save their picture: a grid
+    ``has_temperature``; None is the model's own) and sampling ``options`` (a diffusion model's
+    sampler and steps, say: :func:`dgm.sampling.check_sample_options`) and save their picture: a grid
     for images, the true and model density beside the samples for 2-D data, and for vectors of
     any other dimension a pairs plot or per-dimension histograms over the test split
     (:func:`dgm.viz.vectors.plot_vector_samples`).
@@ -42,8 +44,9 @@ def save_samples_figure(
     if n is None:
         n = 64 if info.is_image else SEQUENCE_SAMPLES if info.is_sequence else 2000
     cond = sample_labels(model, n, dataset.classes)
-    samples = draw_samples(model, n, seed, cond=cond, temperature=temperature)
+    samples = draw_samples(model, n, seed, cond=cond, temperature=temperature, options=options)
     title = f"{model.name} samples on {dataset.spec}" + ("" if temperature is None else f", T = {temperature:g}")
+    title += "".join(f", {key} {value}" for key, value in (options or {}).items() if value is not None)
     if info.is_sequence:
         write_sequence_samples(Path(path), samples, info, cond)
         return plot_sequence_samples(samples, info, path, title=title)
