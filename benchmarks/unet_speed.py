@@ -214,15 +214,16 @@ def report(args, params, flops, seconds, peaks, sizes) -> None:
         f"{args.threads} torch thread(s), classes {args.classes}; matmul peak {statistics.median(peaks) / 1e9:.0f} "
         f"GFLOP/s (median over blocks, best {max(peaks) / 1e9:.0f})"
     )
-    header = f"{'network':<20} {'parameters':>10} {'GFLOP/step':>10} {'steps/s':>8} {'% of peak':>9}"
+    header = f"{'network':<20} {'parameters':>10} {'GFLOP/step':>10} {'steps/s':>8} {'% of peak':>9} {'% of best':>9}"
     print(header + "  steps/s ratio to diffusers: median (quartiles)")
     reference = seconds[f"diffusers {args.diffusers}"]
     for name in seconds:
         rates = [n / s for n, s in zip(sizes, seconds[name], strict=True)]
         fractions = [flops[name] * r / p for r, p in zip(rates, peaks, strict=True)]
+        overall = sum(sizes) / sum(seconds[name])
         line = (
-            f"{name:<20} {params[name]:>10,} {flops[name] / 1e9:>10.2f} {sum(sizes) / sum(seconds[name]):>8.2f} "
-            f"{100 * statistics.median(fractions):>8.0f}%"
+            f"{name:<20} {params[name]:>10,} {flops[name] / 1e9:>10.2f} {overall:>8.2f} "
+            f"{100 * statistics.median(fractions):>8.0f}% {100 * flops[name] * overall / max(peaks):>8.0f}%"
         )
         if name.startswith("dgm"):
             ratios = [d / o for o, d in zip(seconds[name], reference, strict=True)]

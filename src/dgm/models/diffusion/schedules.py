@@ -31,6 +31,7 @@ from dgm.errors import ConfigError
 SCHEDULES = ("linear", "quadratic", "cosine")
 MAX_BETA = 0.999
 COSINE_OFFSET = 0.008
+CPU = torch.device("cpu")  # schedules live on the CPU whatever the default device (meta-device size counts)
 
 
 def betas_of(kind: str, steps: int) -> Tensor:
@@ -42,11 +43,11 @@ def betas_of(kind: str, steps: int) -> Tensor:
     scale = 1000.0 / steps
     low, high = scale * 1e-4, scale * 0.02
     if kind == "linear":
-        betas = torch.linspace(low, high, steps, dtype=torch.float64)
+        betas = torch.linspace(low, high, steps, dtype=torch.float64, device=CPU)
     elif kind == "quadratic":
-        betas = torch.linspace(math.sqrt(low), math.sqrt(high), steps, dtype=torch.float64) ** 2
+        betas = torch.linspace(math.sqrt(low), math.sqrt(high), steps, dtype=torch.float64, device=CPU) ** 2
     else:
-        t = torch.arange(steps + 1, dtype=torch.float64) / steps
+        t = torch.arange(steps + 1, dtype=torch.float64, device=CPU) / steps
         f = torch.cos((t + COSINE_OFFSET) / (1 + COSINE_OFFSET) * math.pi / 2) ** 2
         abar = f / f[0]
         betas = 1 - abar[1:] / abar[:-1]
@@ -66,14 +67,14 @@ class Schedule:
     """
 
     def __init__(self, betas: Tensor, kind: str = "custom"):
-        betas = torch.as_tensor(betas, dtype=torch.float64).reshape(-1)
+        betas = torch.as_tensor(betas, dtype=torch.float64, device=CPU).reshape(-1)
         if betas.numel() < 1 or not bool(((betas > 0) & (betas < 1)).all()):
             raise ConfigError("a schedule's betas must all be in (0, 1)")
         self.kind = kind
         self.betas = betas
         self.alphas = 1 - betas
         self.abar = torch.cumprod(self.alphas, 0)
-        self.abar_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.abar[:-1]])
+        self.abar_prev = torch.cat([torch.ones(1, dtype=torch.float64, device=CPU), self.abar[:-1]])
         self.posterior_variance = betas * (1 - self.abar_prev) / (1 - self.abar)
 
     @classmethod
@@ -87,8 +88,8 @@ class Schedule:
 
     def abar_at(self, t: Tensor | int) -> Tensor:
         """abar_t for 0-based t in -1..T-1 (abar_{-1} = 1: the data), float64."""
-        t = torch.as_tensor(t, dtype=torch.long)
-        padded = torch.cat([torch.ones(1, dtype=torch.float64), self.abar])
+        t = torch.as_tensor(t, dtype=torch.long, device=CPU)
+        padded = torch.cat([torch.ones(1, dtype=torch.float64, device=CPU), self.abar])
         return padded[t + 1]
 
     def __repr__(self) -> str:
@@ -103,5 +104,5 @@ def timestep_subsequence(total: int, steps: int) -> list[int]:
         raise ConfigError(f"--steps must be an integer in 1..{total} (the model's T), got {steps!r}")
     if steps == 1:
         return [total - 1]
-    grid = torch.linspace(0, total - 1, steps, dtype=torch.float64).round().long()
+    grid = torch.linspace(0, total - 1, steps, dtype=torch.float64, device=CPU).round().long()
     return sorted(set(grid.tolist()), reverse=True)
