@@ -13,33 +13,54 @@ A training step is forward + MSE against a random target + backward + Adam step 
 batch of 64 images 1x28x28 drawn from N(0, 1), timesteps uniform in [0, 1000) (floats), and with
 ``--classes K`` labels uniform in 0..K-1; both networks get the same batches.
 
-- dgm: ``dgm.nn.unet.unet_for((1, 28, 28))``, i.e. ``UNet(1, 1, channels=32, mults=(1, 3),
-  blocks=1, patch=2)``: a 2x2 pixel-unshuffle, levels 14x14 (32 channels) and 7x7 (96), attention
-  in the middle, 989 924 parameters (+320 with ``--classes 10``... and its label embedding).
+- dgm: ``dgm.nn.unet.unet_for((1, 28, 28))`` (``--dgm 32,64,64``), i.e. ``UNet(1, 1, channels=32,
+  mults=(1, 2, 2), blocks=1)``: levels 28, 14, 7 of 32, 64, 64 channels, one ResBlock per level and
+  side, attention in the middle at 7x7, 688 705 parameters; and the same with 96 channels at 7x7
+  (``--dgm 32,64,96``, ``mults=(1, 2, 3)``), 1 132 193 parameters, diffusers' count within 2%.
 - diffusers: ``UNet2DModel(sample_size=28, block_out_channels=(32, 64, 64), layers_per_block=1,
   down_block_types=(DownBlock2D, DownBlock2D, AttnDownBlock2D), up_block_types=(AttnUpBlock2D,
-  UpBlock2D, UpBlock2D), norm_num_groups=8)``: levels 28, 14, 7, attention at 7x7, 1 112 801
-  parameters (``--diffusers-channels 32,48,64`` gives 947 777 and runs a little faster per step;
-  see the figures below). It runs in its default (contiguous) memory format, or channels-last
-  with ``--diffusers-channels-last``.
+  UpBlock2D, UpBlock2D), norm_num_groups=8)`` (``--diffusers 32,64,64``): levels 28, 14, 7 of the
+  same widths, attention at 7x7, 1 112 801 parameters. It runs in its default (contiguous) memory
+  format, or channels-last with ``--diffusers-channels-last``.
 
-Speed: the two alternate blocks of ``--block`` steps (which goes first alternates too), and the
-ratio dgm / diffusers of steps per second is taken per pair of blocks; the median over all pairs
-is printed, so a change of machine load between blocks hardly moves it. FLOPs per step are
-counted by ``torch.utils.flop_counter.FlopCounterMode`` over one forward and backward pass
-(convolutions, matmuls, attention; not the elementwise ops nor Adam). The matmul peak is the best
-of 3 ``torch.mm`` of 2048x2048 float32 matrices with the same thread count, measured before every
-pair of blocks; the fraction of peak of a block is FLOPs/step x steps/s / that peak, and the
-median over the blocks is printed.
+Speed: the networks take turns running blocks of ``--block`` steps (which goes first turns
+round too), and the ratio of a dgm network's steps per second to diffusers' is taken per round;
+the median over the rounds is printed, so a change of machine load between rounds hardly moves
+it. FLOPs per step are counted by ``torch.utils.flop_counter.FlopCounterMode`` over one forward
+and backward pass (convolutions, matmuls, attention; not the elementwise ops nor Adam). The
+matmul peak is the FLOP/s of 5 back-to-back ``torch.mm`` of 2048x2048 float32 matrices with the
+same thread count, measured before every round. Two fractions of it are printed: "% of peak",
+the median over rounds of FLOPs/step x steps/s of the round / that round's peak (a busy machine
+slows both alike), and "% of best", FLOPs/step x overall steps/s / the best peak of the run (a
+lower bound when other jobs share the machine).
 
-Measured on the 2-core Xeon (AVX-512) this project runs on, shared with other jobs,
-``.venv/bin/python benchmarks/unet_speed.py [--threads 2]``, torch 2.13.0, diffusers 0.42.1:
+Measured on the 2-core Xeon (AVX-512, KVM) this project runs on, torch 2.13.0, diffusers 0.42.1,
+an otherwise idle machine (its matmul throughput still varies by 20% over the day, which moves
+steps/s but hardly the ratios)::
 
-    (figures filled in below)
+    .venv/bin/python benchmarks/unet_speed.py
+    == batch 64 of 1x28x28, 60 steps each in blocks of 5, 1 torch thread(s), classes 0; matmul peak 119 GFLOP/s (median over blocks, best 124)
+    network              parameters GFLOP/step  steps/s % of peak % of best  steps/s ratio to diffusers: median (quartiles)
+    dgm 32,64,64            688,705      38.63     1.71       57%       53%  2.25 (2.19-2.35)
+    dgm 32,64,96          1,132,193      47.69     1.43       62%       55%  1.92 (1.86-2.03)
+    diffusers 32,64,64    1,112,801      72.47     0.75       47%       44%
 
-torch.compile (``--compile``, dgm's network only): about 90 s to compile forward and backward on
-this CPU and then slower steps than eager (inductor's convolutions lose to oneDNN's channels-last
-ones here), so dgm does not use it.
+    .venv/bin/python benchmarks/unet_speed.py --threads 2
+    == batch 64 of 1x28x28, 60 steps each in blocks of 5, 2 torch thread(s), classes 0; matmul peak 241 GFLOP/s (median over blocks, best 253)
+    network              parameters GFLOP/step  steps/s % of peak % of best  steps/s ratio to diffusers: median (quartiles)
+    dgm 32,64,64            688,705      38.63     3.27       54%       50%  2.40 (2.23-2.49)
+    dgm 32,64,96          1,132,193      47.69     2.86       57%       54%  2.07 (2.02-2.13)
+    diffusers 32,64,64    1,112,801      72.47     1.37       42%       39%
+
+With ``--classes 10`` (30 steps) the ratio was 2.13, with ``--diffusers-channels-last`` 2.28: neither
+changes the picture. dgm needs 47% fewer FLOPs per step than diffusers at the same widths (no
+second up-path ResBlock per level, no attention outside the middle, skips added, not
+concatenated) and runs them faster. When other jobs load the machine, "% of best" falls (to
+44-52% for dgm, 40% for diffusers in such runs) while the per-round fractions and ratios hold.
+
+torch.compile (``--compile``, dgm's networks only): 164 s to compile forward and backward (warm-up
+of 2 steps, busy machine), then 1.60 steps/s against eager's 1.9 in the same conditions (ratio to
+diffusers 2.11 against 2.3-2.4), so dgm does not use it.
 """
 
 from __future__ import annotations
@@ -161,7 +182,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=0, help="class labels (0: unconditional)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: a fair ratio on a shared machine)")
     parser.add_argument(
-        "--dgm", nargs="+", default=["32,64,64", "24,48,96"], help="dgm UNets to time, by their level widths"
+        "--dgm", nargs="+", default=["32,64,64", "32,64,96"], help="dgm UNets to time, by their level widths"
     )
     parser.add_argument("--diffusers", default="32,64,64", help="UNet2DModel's block_out_channels")
     parser.add_argument("--diffusers-channels-last", action="store_true", help="run diffusers channels-last")
