@@ -81,6 +81,31 @@ def fit_independent(ds, conditional: bool = False):
     return model
 
 
+def bare_trainer(**options):
+    """A Lightning Trainer on the CPU that writes nothing (no logger, checkpoints, progress bar or
+    summary): one epoch unless ``options`` say otherwise."""
+    import lightning as L
+
+    settings = {"max_epochs": 1, "accelerator": "cpu", "logger": False, "enable_checkpointing": False}
+    settings.update(enable_progress_bar=False, enable_model_summary=False)
+    return L.Trainer(**{**settings, **options})
+
+
+def write_colour_folder(root: Path, height: int, width: int, per_class: int = 10) -> Path:
+    """A user's ``folder:`` of random RGB PNGs in two classes, "red" (red channel at 255) and
+    "blue" (blue channel at 255); returns ``root``."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for k, name in enumerate(("red", "blue")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = torch.randint(0, 256, (height, width, 3), generator=g).numpy().astype("uint8")
+            pixels[..., 2 * k] = 255
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread for tests of tiny tensors: a second OpenMP thread costs more than it saves

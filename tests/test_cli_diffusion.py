@@ -168,7 +168,7 @@ def test_plot_options_and_point_clouds(image_run, points_run, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--what", "noise"], "--what must be forward or trajectory, got 'noise'"),
+        (["--what", "noise"], "--what must be training, forward or trajectory, got 'noise'"),
         (["--what", "forward", "--t", "0,abc"], "--t must be comma-separated integer timesteps in 0..19"),
         (["--what", "forward", "--t", "20"], "0..19 (this run's T = 20)"),
         (["--what", "forward", "--sampler", "ddim", "--eta", "1"], "--sampler, --eta: sampling options are for"),

@@ -31,6 +31,11 @@ DIGITS = ["train", "made", "--data", "digits", "-t", "binarize", "--accelerator"
         (["--devices", "0"], "devices must be a positive integer, got 0"),
         (["--num-nodes", "0"], "num_nodes must be a positive integer, got 0"),
         (["--checkpoint-every", "0"], "checkpoint_every must be a positive integer"),
+        (
+            ["--monitor-every", "0"],
+            "monitor_every must be a positive integer, got 0 (--monitor-every or train.monitor_every)",
+        ),
+        (["--set", "train.monitor_every=-2"], "monitor_every must be a positive integer, got -2"),
         (["--set", "train.checkpoint_minutes=0"], "checkpoint_minutes must be a number greater than 0"),
         (["--accelerator", "tpu"], "accelerator must be one of auto, cpu, gpu, cuda, mps, got 'tpu'"),
         (["--set", "hidden=100000", "--data", "folder:nowhere"], "nowhere"),

@@ -34,10 +34,11 @@ METRICS = "metrics.json"
 SAMPLES = "samples.png"
 SAMPLES_TEXT = "samples.txt"  # text runs: the samples as text, beside their picture
 SAMPLES_AUDIO = "samples.wav"  # audio runs: the samples as sound, beside their waveforms
+TRAINING = "training.png"  # the training curves (dgm.viz.training)
 LOGS = "logs"
 CHECKPOINTS = "checkpoints"
 # Everything a run writes (and --overwrite removes); other files in the folder are left alone.
-RUN_FILES = (CONFIG, WEIGHTS, METRICS, SAMPLES, SAMPLES_TEXT, SAMPLES_AUDIO, LOGS, CHECKPOINTS)
+RUN_FILES = (CONFIG, WEIGHTS, METRICS, SAMPLES, SAMPLES_TEXT, SAMPLES_AUDIO, TRAINING, LOGS, CHECKPOINTS)
 # metrics.json records the id of the weights it was computed on (a safetensors metadata field).
 WEIGHTS_ID = "weights_id"
 

@@ -1,5 +1,6 @@
 """Latent-space tools: interpolation paths, attribute vectors, 2-D projections, decoded grids,
-and the checks that name valid indices and labels."""
+and the checks that name valid indices and labels; for models without an encoder (GANs), paths
+between the prior draws of two seeds and attribute vectors from classified samples."""
 
 from __future__ import annotations
 
@@ -13,14 +14,18 @@ from dgm.apps.latent import (
     apply_attribute,
     attribute_rows,
     attribute_vector,
+    classify_samples,
     decode,
     decoded_grid,
     default_noise,
     denoising,
+    generated_attribute_rows,
+    generated_attribute_vector,
     grid_coordinates,
     interpolation,
     latent_projection,
     lerp,
+    prior_draw,
     reconstructions,
     require_latent,
     slerp,
@@ -29,6 +34,7 @@ from dgm.apps.latent import (
 from dgm.errors import ConfigError, DataError
 from dgm.eval.representation import latent_means
 from dgm.models.base import GenerativeModel, ModelConfig
+from dgm.sampling import draw_samples
 
 
 class LinearCode(GenerativeModel):
@@ -37,6 +43,7 @@ class LinearCode(GenerativeModel):
     like a VAE, so its codes are the means."""
 
     has_latent = True
+    has_encoder = True
     can_condition = True
     density = "bound"
 
@@ -66,6 +73,21 @@ def digits():
 
 def linear_code(ds, k: int = 2, conditional: bool = False) -> LinearCode:
     return LinearCode(ModelConfig(ds.info, conditional=conditional), latent_dim=k).eval()
+
+
+def tiny_gan(ds, name: str = "dcgan", scale: float = 10.0):
+    """An untrained DCGAN (4 feature maps, z in R^100) whose generator weights are scaled by
+    ``scale``: the initial weights N(0, 0.02) make every image the same grey, the scaled ones
+    give samples that the digit classifier spreads over several classes (on digits, seed 0: about
+    5% 4s and 70% 9s, no 1s)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = dgm.build(name, data=ds, features=4)
+    with torch.no_grad():
+        for p in model.generator.parameters():
+            if p.dim() > 1:
+                p.mul_(scale)
+    return model.eval()
 
 
 # ----- interpolation ---------------------------------------------------------------------------
@@ -302,3 +324,125 @@ def test_conditional_models_get_the_labels_of_their_examples(digits):
     conditional, unconditional = linear_code(digits, k=2, conditional=True), linear_code(digits, k=2)
     assert torch.allclose(decoded_grid(conditional, n=3, cond=0).x, decoded_grid(unconditional, n=3).x, atol=1e-4)
     assert not torch.allclose(decoded_grid(conditional, n=3, cond=2).x, decoded_grid(unconditional, n=3).x, atol=1e-2)
+
+
+# ----- models without an encoder (GANs) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gan(digits):
+    return tiny_gan(digits)
+
+
+def test_a_gan_interpolates_between_the_prior_draws_of_two_seeds(digits, gan):
+    path = interpolation(gan, digits, 3, 17, steps=6)
+    assert path.seeds and path.linear.shape == path.spherical.shape == (6, 1, 8, 8)
+    z_3 = gan.prior_sample(1, generator=torch.Generator().manual_seed(3))[0]
+    assert torch.equal(path.z_from, z_3) and torch.equal(path.z_to, prior_draw(gan, 17))
+    # the ends are G(z) of the seeds: the samples dgm sample -n 1 --seed 3 / --seed 17 draws
+    assert torch.equal(path.x_from, draw_samples(gan, 1, seed=3)[0])
+    assert torch.equal(path.x_to, gan.decode(prior_draw(gan, 17)[None])[0])
+    assert not torch.equal(path.x_from, path.x_to)
+    for decoded in (path.linear, path.spherical):
+        assert torch.equal(decoded[0], path.x_from) and torch.equal(decoded[-1], path.x_to)
+    assert not torch.equal(path.linear[2:4], path.spherical[2:4])  # the paths differ in between
+    # the same call gives the same picture; the split and its seed play no part
+    assert torch.equal(interpolation(gan, digits, 3, 17, steps=6, split="train", seed=5).spherical, path.spherical)
+
+
+def test_the_spherical_path_between_prior_draws_keeps_norms_between_the_ends(gan):
+    z_a, z_b = prior_draw(gan, 0), prior_draw(gan, 1)
+    alphas = torch.linspace(0, 1, 11)
+    norms = slerp(z_a, z_b, alphas).norm(dim=-1)
+    low, high = sorted([float(z_a.norm()), float(z_b.norm())])
+    assert ((norms >= low - 1e-4) & (norms <= high + 1e-4)).all()
+    assert torch.allclose(norms, (1 - alphas) * z_a.norm() + alphas * z_b.norm(), atol=1e-4)
+    assert lerp(z_a, z_b, [0.5]).norm() < 0.8 * low  # the straight line cuts inside (K = 100)
+
+
+def test_seeds_and_labels_of_a_gan_interpolation_are_checked(digits, gan):
+    with pytest.raises(ConfigError, match="the first seed must be an integer in 0..4294967295"):
+        interpolation(gan, digits, -1, 3)
+    with pytest.raises(ConfigError, match="at least 2 steps"):
+        interpolation(gan, digits, 0, 1, steps=1)
+    with pytest.raises(ConfigError, match="'dcgan' was trained without conditional=true: drop --label"):
+        interpolation(gan, digits, 0, 1, label=3)
+    cgan = tiny_gan(digits, "cgan")
+    with pytest.raises(ConfigError, match="'cgan' has no encoder.*--label L with L in 0..9"):
+        interpolation(cgan, digits, 0, 1)
+    with pytest.raises(ConfigError, match="label 10 is not a class of this cgan's data: use 0..9"):
+        interpolation(cgan, digits, 0, 1, label=10)
+    seven, two = (
+        interpolation(cgan, digits, 0, 1, steps=3, label=7),
+        interpolation(cgan, digits, 0, 1, steps=3, label=2),
+    )
+    z = torch.stack([prior_draw(cgan, 0), prior_draw(cgan, 1)])
+    assert torch.equal(seven.x_from, cgan.decode(z, cond=torch.tensor([7, 7]))[0])
+    assert torch.equal(seven.linear[-1], cgan.decode(z, cond=torch.tensor([7, 7]))[1])
+    assert seven.label == 7 and not torch.equal(seven.linear, two.linear)
+
+
+def test_a_conditional_autoencoder_decodes_the_whole_path_with_a_given_label(digits):
+    model = linear_code(digits, k=3, conditional=True)
+    path = interpolation(model, digits, 0, 5, steps=4, label=2)
+    labels = torch.full((4,), 2)
+    assert torch.allclose(path.linear, decode(model, lerp(path.z_from, path.z_to, path.alphas), labels))
+    with pytest.raises(ConfigError, match="drop --label"):
+        interpolation(linear_code(digits, k=3), digits, 0, 5, label=2)
+
+
+def test_generated_attribute_vector_is_the_mean_difference_of_the_predicted_classes():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(60, 5, generator=gen)
+    predicted = torch.arange(60) % 4  # 15 of each class 0..3
+    v = generated_attribute_vector(z, predicted, 1, 3)
+    assert torch.allclose(v, z[predicted == 3].mean(0) - z[predicted == 1].mean(0), atol=1e-6)
+    assert torch.equal(v, attribute_vector(z, predicted, 1, 3))
+    with pytest.raises(DataError, match="assigns 15 of 60 generated samples to class 1 and 0 to class 7.*train the"):
+        generated_attribute_vector(z, predicted, 1, 7)
+    with pytest.raises(DataError, match="at least 20 of each: draw more with --samples 1000"):
+        generated_attribute_vector(z, predicted, 1, 3, least=20)
+
+
+def test_gan_attribute_rows_move_samples_classified_a_along_the_classified_mean_difference(digits, gan):
+    rows = attribute_rows(gan, digits, 4, 9, alphas=[0.0, 1.5], examples=3, samples=1000, seed=2)
+    z = gan.prior_sample(1000, generator=torch.Generator().manual_seed(2))
+    predicted = classify_samples(digits, decode(gan, z))
+    assert rows.counts == (int((predicted == 4).sum()), int((predicted == 9).sum()))
+    assert rows.counts[0] >= 10 and rows.counts[1] >= 10
+    assert rows.rows.shape == (3, 2, 1, 8, 8) and (predicted[rows.index] == 4).all()
+    v = z[predicted == 9].mean(0) - z[predicted == 4].mean(0)
+    assert rows.norm == pytest.approx(float(v.norm()), rel=1e-5)
+    assert torch.equal(rows.rows[:, 0], rows.x)  # alpha = 0 gives the samples back
+    assert torch.equal(rows.x, decode(gan, z[rows.index]))
+    assert torch.allclose(rows.rows[:, 1], decode(gan, z[rows.index] + 1.5 * v), atol=1.0)  # levels, rounded
+    assert (rows.rows[:, 1] != rows.x).any()
+
+
+def test_gan_attribute_errors_name_the_fix(digits, gan, tmp_path):
+    import numpy as np
+
+    with pytest.raises(DataError, match=r"to class 1; an attribute vector needs at least 10 of each: train the model"):
+        attribute_rows(gan, digits, 4, 1, samples=1000)
+    with pytest.raises(ConfigError, match="class 12 is not one the digit classifier predicts: use 0..9"):
+        attribute_rows(gan, digits, 4, 12)
+    with pytest.raises(ConfigError, match="'cgan' takes its class from the label, not from z"):
+        generated_attribute_rows(tiny_gan(digits, "cgan"), digits, 4, 9)
+    with pytest.raises(ConfigError, match="number of samples must be at least 1"):
+        attribute_rows(gan, digits, 4, 9, samples=0)
+    with pytest.raises(ConfigError, match="a number of samples is for models without an encoder"):
+        attribute_rows(linear_code(digits, k=3), digits, 4, 9, samples=100)
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).integers(0, 4, (40, 1, 4, 4)))
+    small = dgm.load_dataset(f"npz:{tmp_path / 'd.npz'}")
+    with pytest.raises(DataError, match=r"digit classifier, which takes grey digits of shape 1x28x28 or 1x8x8"):
+        attribute_rows(tiny_gan(small), small, 0, 1)
+
+
+def test_codes_of_data_need_an_encoder_and_the_error_names_what_works(digits, gan):
+    works = "for this model use dgm interpolate, dgm attribute or dgm sample"
+    with pytest.raises(ConfigError, match=f"encoding data needs an encoder.*'dcgan' has none.*{works}"):
+        split_codes(gan, digits)
+    with pytest.raises(ConfigError, match=f"a reconstruction needs an encoder.*{works}"):
+        reconstructions(gan, digits)
+    with pytest.raises(ConfigError, match=f"denoising needs an encoder.*{works}"):
+        denoising(gan, digits)

@@ -16,6 +16,7 @@ class PCACode(GenerativeModel):
     top ``k`` principal directions of ``x_train``. ``encode`` returns (mean, logvar) like a VAE."""
 
     has_latent = True
+    has_encoder = True
 
     def __init__(self, config: ModelConfig, x_train: torch.Tensor, k: int):
         super().__init__(config)
@@ -36,6 +37,7 @@ class NoiseCode(GenerativeModel):
     """An 'encoder' whose code is Gaussian noise, independent of x."""
 
     has_latent = True
+    has_encoder = True
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)

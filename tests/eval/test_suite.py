@@ -31,6 +31,12 @@ def test_the_groups_that_apply_follow_the_model_and_the_data(digits_binary, gmm8
     gauss = dgm.build("independent", data=gmm8)
     assert choose_groups(gauss, gmm8, None) == ["nll", "kl", "mmd", "modes", "speed"]
     assert quick_groups(gauss, gmm8) == ["nll", "kl"]
+    gan = dgm.build("gan", data=gmm8, hidden=8, layers=1)  # no density: its cheap sample metrics instead
+    assert choose_groups(gan, gmm8, None) == ["mmd", "modes", "speed"]
+    assert quick_groups(gan, gmm8) == ["mmd", "modes"]
+    dcgan = dgm.build("dcgan", data=digits_binary, features=4)
+    assert quick_groups(dcgan, digits_binary) == ["fd", "classes"]
+    assert "probe" not in choose_groups(dcgan, digits_binary, None)  # a latent space, but no encoder
     assert set(GROUPS) >= {"nll", "fd", "kid", "prdc", "kl", "mmd", "modes", "anomaly", "probe", "speed"}
 
 

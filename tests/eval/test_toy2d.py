@@ -12,9 +12,11 @@ from torch import distributions as D
 
 import dgm
 from dgm.data.info import DataInfo
-from dgm.data.targets import get_target
+from dgm.data.targets import get_target, midpoint_grid
 from dgm.errors import DataError, DgmError
-from dgm.eval.toy2d import kl_to_target, median_bandwidth, mode_coverage, rbf_mmd, toy2d_metrics
+from dgm.eval import evaluate
+from dgm.eval.divergences import js_divergence
+from dgm.eval.toy2d import js_to_target, kl_to_target, median_bandwidth, mode_coverage, rbf_mmd, toy2d_metrics
 from dgm.models.base import GenerativeModel, ModelConfig
 
 HQ_3STD = 1 - math.exp(-9 / 2)  # P(|z| <= 3) for z ~ N(0, I_2): the chi-square(2) cdf at 9
@@ -141,8 +143,8 @@ def test_bound_model_gives_an_upper_bound_named_kl_bound(gmm8):
     bound = kl_to_target(LooseBound(target.modes, target.std), gmm8, n=5000)
     assert bound.bound and bound.kl == pytest.approx(exact.kl + LooseBound.slack, abs=1e-9)
     metrics = toy2d_metrics(LooseBound(target.modes, target.std), gmm8, n=4000)
-    assert "kl_bound" in metrics and "kl" not in metrics
-    assert "upper bound" in metrics["kl_bound"]["what"]
+    assert "kl_bound" in metrics and "kl" not in metrics and "js" not in metrics  # JS needs log q
+    assert "upper bound" in metrics["kl_bound"]["what"] and "no JS" in metrics["kl_bound"]["what"]
 
 
 def test_kl_refuses_targets_without_density_models_without_density_and_other_data(tmp_path):
@@ -244,8 +246,9 @@ def test_toy2d_metrics_of_the_target_as_a_model(gmm8):
     target = gmm8.target
     metrics = toy2d_metrics(AffineGaussianMixture(target.modes, target.std), gmm8, n=20000)
     check_entries(metrics)
-    assert set(metrics) == {"kl", "mmd_rbf", "modes_covered", "hq_fraction"}
+    assert list(metrics) == ["kl", "js", "mmd_rbf", "modes_covered", "hq_fraction"]
     assert abs(metrics["kl"]["value"]) <= 3 * metrics["kl"]["se"] + 1e-9
+    assert 0 <= metrics["js"]["value"] < 1e-12 and metrics["js"]["n"] == 20000  # q = p: log 2 - H_b(1/2) = 0
     assert abs(metrics["mmd_rbf"]["value"]) < 3 * metrics["mmd_rbf"]["se"] + 1e-4
     assert "h = " in metrics["mmd_rbf"]["what"]
     assert metrics["modes_covered"]["value"] == 8.0 and metrics["modes_covered"]["of"] == 8
@@ -265,7 +268,7 @@ def test_toy2d_metrics_of_a_sample_only_model_with_half_the_modes(gmm8):
 def test_toy2d_metrics_without_modes_or_density():
     board = dgm.load_dataset("toy2d:checkerboard?n=500&n_val=20&n_test=200")
     metrics = toy2d_metrics(AffineGaussianMixture([0.0, 0.0], 2.0), board, n=2000)
-    assert set(metrics) == {"kl", "mmd_rbf"}  # a uniform target has no modes
+    assert set(metrics) == {"kl", "js", "mmd_rbf"}  # a uniform target has no modes
     moons = dgm.load_dataset("toy2d:moons?n=500&n_val=20&n_test=200")
     assert set(toy2d_metrics(AffineGaussianMixture([0.0, 0.0], 2.0), moons, n=2000)) == {"mmd_rbf"}
 
@@ -278,3 +281,69 @@ def test_toy2d_metrics_takes_drawn_samples_and_can_skip_kl(gmm8):
     assert set(metrics) == {"mmd_rbf", "modes_covered", "hq_fraction"}
     assert metrics["mmd_rbf"]["n"] == 1000 and "se" not in metrics["mmd_rbf"]  # one block: no standard error
     assert metrics["modes_covered"]["value"] == 8.0
+
+
+# ----- JS ---------------------------------------------------------------------------------------
+
+
+def gmm_model(dataset, means, std: float):
+    """The registered ``gmm`` model with equal weights, the given means and isotropic std."""
+    k = len(means)
+    model = dgm.build("gmm", data=dataset, components=k, covariance="diag")
+    model.set_components(torch.as_tensor(means), torch.full((k, 2), std), torch.full((k,), 1.0 / k))
+    return model.eval()
+
+
+def js_on_grid(target, model, low=-7.0, high=7.0, h=0.05) -> float:
+    """JS(p || q) by the midpoint rule on a square grid: sum over cells of
+    area * [p log(p / m) + q log(q / m)] / 2."""
+    grid, area = midpoint_grid(low, high, h)
+    with torch.no_grad():
+        log_p, log_q = target.log_prob(grid), model.log_prob(grid.float()).double()
+    log_m = torch.logaddexp(log_p, log_q) - math.log(2)
+    return float((log_p.exp() * (log_p - log_m) + log_q.exp() * (log_q - log_m)).sum()) * area / 2
+
+
+def test_js_of_the_registered_gmm_model_is_zero_at_the_target_and_matches_quadrature(gmm8):
+    target = gmm8.target
+    same = js_to_target(gmm_model(gmm8, target.modes, target.std), gmm8, n=2000)
+    assert same.n == 2000 and 0 <= same.value < 1e-10  # float32 log q: log p - log q ~ 1e-7, JS ~ 1e-15
+    half = gmm_model(gmm8, target.modes[::2], target.std)  # every other mode
+    expected = js_on_grid(target, half)
+    # the modes barely overlap, so JS is close to (and below) the JS of the mode weights, 3/4 log(4/3)
+    weights = float(js_divergence(torch.full((8,), 1 / 8.0), torch.tensor([0.25, 0.0] * 4)))
+    assert weights - 0.005 < expected < weights
+    est = js_to_target(half, gmm8, n=4000, seed=1)
+    assert abs(est.value - expected) < 3 * est.se and est.se < 0.01
+
+
+def test_js_is_invariant_to_a_scale_transform(gmm8):
+    scaled = dgm.load_dataset("toy2d:gmm8?n=2000&n_test=2000", transforms=["scale:-1,1"])
+    shift, factor = affine_of(scaled)
+    raw = js_to_target(AffineGaussianMixture([[0.5, -0.5]], 2.0), gmm8, n=3000)
+    pushed = js_to_target(AffineGaussianMixture([[0.5, -0.5]], 2.0, shift, factor), scaled, n=3000)
+    assert raw.value > 0.1 and pushed.value == pytest.approx(raw.value, abs=1e-5)
+
+
+def test_js_in_toy2d_metrics_reuses_the_given_samples_and_needs_an_exact_density(gmm8):
+    target = gmm8.target
+    model = gmm_model(gmm8, target.modes[:4], target.std)  # four neighbouring modes
+    samples = model.sample(1500, generator=torch.Generator().manual_seed(0))
+    metrics = toy2d_metrics(model, gmm8, n=5000, samples=samples)
+    assert metrics["js"]["n"] == 1500 and "1500 model samples" in metrics["js"]["what"]
+    est = js_to_target(model, gmm8, n=5000, samples=samples)  # the first 1500 of the same target draws
+    assert metrics["js"]["value"] == est.value and est.n == 1500
+    assert 0.1 < est.value < math.log(2) and est.value > 10 * est.se
+    assert "js" not in toy2d_metrics(model, gmm8, samples=samples, kl=False)
+    with pytest.raises(DgmError, match="JS\\(p\\|\\|q\\) needs the model's log q.*density 'bound'"):
+        js_to_target(LooseBound(target.modes, target.std), gmm8, n=500)
+    with pytest.raises(DgmError, match="density 'none'"):
+        js_to_target(SampleOnly(target.modes, target.std), gmm8, n=500)
+
+
+def test_dgm_eval_reports_js_with_kl_for_exact_models(gmm8):
+    model = gmm_model(gmm8, gmm8.target.modes[:7], gmm8.target.std)  # one mode missing
+    found = evaluate(model, gmm8, ["kl", "mmd"], n=500)
+    assert list(found) == ["kl", "js", "mmd_rbf"] and found["js"]["n"] == 500
+    assert found["js"]["value"] > 5 * found["js"]["se"]
+    assert "js" not in evaluate(model, gmm8, ["mmd"], n=500)  # JS comes with the kl group

@@ -36,6 +36,9 @@ TINY: dict[str, dict] = {
     "cvae": {"latent_dim": 2, "hidden": (8,)},
     "iwae": {"latent_dim": 2, "hidden": (8,)},
     "ddpm": {"steps": 10, "channels": 8, "mults": (1,), "heads": 1, "hidden": 8, "layers": 1, "time_dim": 8},
+    "gan": {"latent_dim": 2, "hidden": 8, "layers": 1},
+    "dcgan": {"latent_dim": 4, "features": 4},
+    "cgan": {"latent_dim": 4, "features": 4, "hidden": 8, "layers": 1},
 }
 
 INFOS = {
@@ -46,12 +49,16 @@ INFOS = {
 
 
 SEQUENCE_ONLY = {"wavenet"}  # models of 1-D data: the suite gives them vectors of the image's size
+CONVOLUTIONAL = {"dcgan"}  # models of images of at least 4x4: the suite gives them 4x4 images
 
 
 def info_for(name: str, info: DataInfo) -> DataInfo:
-    """``info``, flattened to a vector for models that take 1-D data only."""
+    """``info``, flattened to a vector for models that take 1-D data only, and 4x4 images for
+    strided convolutions."""
     if name in SEQUENCE_ONLY and info.is_image:
         return DataInfo((info.dim,), info.support, info.levels, info.num_classes)
+    if name in CONVOLUTIONAL and info.is_image:
+        return DataInfo((info.shape[0], 4, 4), info.support, info.levels, info.num_classes)
     return info
 
 

@@ -23,7 +23,7 @@ from dgm.train.checkpoints import PeriodicCheckpoint
 from dgm.train.ema import EMAWeights, ema_decay
 from dgm.train.engine import TrainingInterrupted
 from dgm.train.module import GenerativeTask
-from tests.conftest import assert_one_line_error, invoke
+from tests.conftest import assert_one_line_error, bare_trainer, invoke
 
 FAST = dict(lr=0.05, batch_size=32, accelerator="cpu", eval_samples=16)
 TOY = "toy2d:gmm8?n=256"  # 256 training points: 8 batches of 32 per epoch, 2 000 for validation
@@ -293,15 +293,7 @@ class TwoParts(GenerativeModel):
 def train_with_ema(model: GenerativeModel, data: torch.Tensor) -> tuple[EMAWeights, GenerativeTask, Trajectory]:
     """One epoch of ``model`` on ``data`` in batches of 4 with an EMA of decay 0.5, nothing written."""
     task, ema, trajectory = GenerativeTask(model, TrainConfig(lr=0.1, ema=0.5)), EMAWeights(0.5), Trajectory()
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        callbacks=[ema, trajectory],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = bare_trainer(callbacks=[ema, trajectory])
     trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=4))
     return ema, task, trajectory
 

@@ -18,7 +18,7 @@ from dgm.models.base import GenerativeModel, ModelConfig, as_batch
 from dgm.runs import read_record
 from dgm.train import TrainConfig, engine, fit
 from dgm.train.module import GenerativeTask, cosine_factor, schedule_length
-from tests.conftest import assert_one_line_error, invoke
+from tests.conftest import assert_one_line_error, bare_trainer, invoke
 
 LR = 0.01
 FAST = dict(lr=LR, accelerator="cpu", eval_samples=16)
@@ -191,15 +191,7 @@ def test_every_part_follows_the_schedule_and_a_skipped_step_still_advances_it(on
     data[8] = -100.0  # the third of five batches: its discriminator step is skipped
     task = GenerativeTask(TwoParts(), TrainConfig(lr=0.1, epochs=1, lr_schedule="cosine"))
     record = RecordLrs()
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        callbacks=[record],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = bare_trainer(callbacks=[record])
     trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=4))
     assert task.skipped_steps == 1 and trainer.global_step == 9
     expected = cosine(5, lr=0.1)

@@ -11,6 +11,7 @@ from dgm.data.info import DataInfo
 from dgm.models.base import GenerativeModel, ModelConfig, as_batch
 from dgm.train.config import TrainConfig
 from dgm.train.module import GenerativeTask, NonFiniteLoss
+from tests.conftest import bare_trainer
 
 INFO = DataInfo((2,), "continuous")
 
@@ -40,14 +41,7 @@ class TwoParts(GenerativeModel):
 def _fit(model, data: torch.Tensor) -> tuple[GenerativeTask, L.Trainer]:
     """One epoch of ``model`` on ``data`` in batches of 4, lr 0.1, nothing written."""
     task = GenerativeTask(model, TrainConfig(lr=0.1))
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = bare_trainer()
     trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=4))
     return task, trainer
 

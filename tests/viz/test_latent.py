@@ -27,7 +27,7 @@ from dgm.viz.latent import (
     plot_reconstructions,
     require_images,
 )
-from tests.apps.test_latent import linear_code
+from tests.apps.test_latent import linear_code, tiny_gan
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -102,3 +102,25 @@ def test_pictures_of_rgb_and_many_channel_images(tmp_path):
     png(plot_latent_map(latent_projection(codes.z), codes.y, ds, tmp_path / "m.png", 2, grid=grid))
     png(plot_reconstructions(*reconstructions(model, ds, n=4), ds, tmp_path / "r.png"))
     assert torch.is_tensor(grid.x)
+
+
+def test_gan_strips_show_the_seeds_decoded_ends_and_the_classified_samples(tmp_path, digits, monkeypatch):
+    import dgm.viz.latent as viz
+
+    gan = tiny_gan(digits)
+    path = interpolation(gan, digits, 3, 17, steps=4)
+    png(plot_interpolation(path, digits, tmp_path / "i.png", 3, 17))
+    moved = attribute_rows(gan, digits, 4, 9, alphas=[0, 1], examples=2, samples=1000)
+    png(plot_attribute(moved, digits, tmp_path / "a.png", 4, 9), 3_000)
+    drawn = []
+    monkeypatch.setattr(viz, "plot_image_rows", lambda rows, out, title, cols, **kw: drawn.append((rows, title, cols)))
+    plot_interpolation(path, digits, tmp_path / "j.png", 3, 17)
+    rows, title, cols = drawn.pop()
+    assert cols[0] == "seed 3" and cols[-1] == "seed 17" and "latents of seeds 3 and 17" in title
+    for _, images in rows:  # the outer columns are the decoded ends, as the path's own ends
+        assert torch.equal(images[0], images[1]) and torch.equal(images[-1], images[-2])
+    plot_attribute(moved, digits, tmp_path / "b.png", 4, 9)
+    rows, title, cols = drawn.pop()
+    n_a, n_b = moved.counts
+    assert cols == ["sample", "α=0", "α=1"] and f"classified 9 − of 4 ({n_b} and {n_a} samples)" in title
+    assert all(torch.equal(images[0], images[1]) for _, images in rows)  # alpha = 0 is the sample

@@ -19,15 +19,26 @@ labels and raise one-line :class:`ConfigError` / :class:`DataError` naming the v
 Codes are the encoder's means (:func:`dgm.eval.representation.latent_means`); conditional models
 get each example's label.
 
+Models with a latent space but no encoder (``has_encoder`` False: GANs, whose generator maps z to
+x and nothing maps x back) have no codes of data. For them :func:`interpolation` and
+:func:`attribute_rows` work on prior draws instead: the two ends of a path are the latents
+z ~ N(0, I) drawn with seeds i and j (:func:`prior_draw`, the latent of ``dgm sample RUN -n 1
+--seed i``), and the attribute vector is estimated on generated samples classified by the shipped
+digit classifier (:func:`generated_attribute_rows`). Maps, reconstructions and denoising need an
+encoder and say so (:func:`check_encoder`).
+
 >>> import dgm
 >>> from dgm.runs import load_dataset_of
 >>> model, ds = dgm.load("runs/vae"), load_dataset_of("runs/vae")
 >>> path = interpolation(model, ds, 0, 5, steps=8)     # decoded linear and spherical paths
 >>> path.linear.shape, path.spherical.shape            # (8, 1, 8, 8) each, model space
+>>> gan = dgm.load("runs/dcgan")                       # no encoder: 0 and 5 are seeds of z
+>>> interpolation(gan, ds, 0, 5, steps=8).z_from       # (100,), the prior draw of seed 0
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import NamedTuple
@@ -40,6 +51,10 @@ from dgm.eval.representation import latent_means
 from dgm.models.base import GenerativeModel
 from dgm.models.latent.noise import check_noise, corrupt
 from dgm.rng import make_generator
+
+GENERATOR_TOOLS = ("dgm interpolate", "dgm attribute", "dgm sample")  # what works without an encoder
+SAMPLES = 5000  # latents drawn for a generated attribute vector
+MIN_CLASS_SAMPLES = 10  # samples per class below which a class mean of z is mostly noise
 
 # ----- the mathematics -------------------------------------------------------------------------
 
@@ -209,6 +224,32 @@ def require_latent(model: GenerativeModel) -> None:
         )
 
 
+def check_encoder(model: GenerativeModel, what: str) -> None:
+    """A ConfigError unless ``model`` has an encoder: ``what`` (codes of data, reconstructions)
+    needs one. The message names the latent tools that work without (a GAN's)."""
+    require_latent(model)
+    if not model.has_encoder:
+        raise ConfigError(
+            f"{what} needs an encoder, and model '{model.name or type(model).__name__}' has none "
+            f"(has_encoder is False): it maps latents to data, not data to latents; for this model use "
+            f"{', '.join(GENERATOR_TOOLS[:-1])} or {GENERATOR_TOOLS[-1]}"
+        )
+
+
+def check_class(model: GenerativeModel, label: int) -> int:
+    """``label`` if it is a class of a conditional ``model``'s data (0..K-1); a ConfigError if
+    the model is not conditional or the label is out of range."""
+    if not model.conditional:
+        raise ConfigError(
+            f"a label is for conditional models; '{model.name or type(model).__name__}' was trained without "
+            f"conditional=true: drop --label"
+        )
+    k = model.config.data.num_classes
+    if not 0 <= label < k:
+        raise ConfigError(f"label {label} is not a class of this {model.name}'s data: use 0..{k - 1}")
+    return int(label)
+
+
 def _present(labels: Tensor) -> str:
     return ", ".join(str(v) for v in torch.unique(torch.as_tensor(labels)).tolist())
 
@@ -252,8 +293,8 @@ def _cond(model: GenerativeModel, labels: Tensor | None) -> Tensor | None:
 
 def encode(model: GenerativeModel, x: Tensor, labels: Tensor | None = None) -> Tensor:
     """Codes (N, K) on the CPU: the encoder's means of model-space ``x``; a conditional model
-    gets ``labels``."""
-    require_latent(model)
+    gets ``labels``. A ConfigError for a model without an encoder (:func:`check_encoder`)."""
+    check_encoder(model, "encoding data")
     return latent_means(model, x, cond=_cond(model, labels))
 
 
@@ -299,7 +340,7 @@ def split_codes(
 ) -> Codes:
     """Encode ``n`` examples of ``split`` picked by ``seed`` (all by default), or the examples
     at ``index``. Stochastic transforms draw their noise from ``seed``."""
-    require_latent(model)
+    check_encoder(model, "encoding data")
     data = dataset.split(split)
     chosen = pick(data.n, n, seed) if index is None else torch.as_tensor(index, dtype=torch.long).reshape(-1)
     x, _ = dataset.apply_transforms(data.x[chosen], make_generator(seed))
@@ -353,40 +394,122 @@ def decoded_grid(
 
 
 class Interpolation(NamedTuple):
-    """Decoded paths between two examples: ``alphas`` (S,), ``linear`` and ``spherical``
-    (S, *shape) model space, and the examples themselves ``x_from`` and ``x_to`` (*shape)."""
+    """Decoded paths between two latents: ``alphas`` (S,), ``linear`` and ``spherical``
+    (S, *shape) model space, the ends ``x_from`` and ``x_to`` (*shape) and their latents
+    ``z_from`` and ``z_to`` (K,). With ``seeds`` False the ends are two examples of the data
+    (``x_*`` the examples, ``z_*`` their codes); with ``seeds`` True (a model without an encoder)
+    they are the prior draws of two seeds (``x_*`` = decode(z_*)). ``label`` is the label every
+    point was decoded with, if one was given."""
 
     alphas: Tensor
     linear: Tensor
     spherical: Tensor
     x_from: Tensor
     x_to: Tensor
+    z_from: Tensor | None = None
+    z_to: Tensor | None = None
+    seeds: bool = False
+    label: int | None = None
+
+
+def check_latent_seed(seed: int, name: str = "seed") -> int:
+    """``seed`` if it can seed a prior draw (an integer in 0..MAX_SEED), else a ConfigError that
+    calls it ``name``."""
+    from dgm.train.config import MAX_SEED
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(
+            f"{name} must be an integer in 0..{MAX_SEED} (the seed of a latent z ~ N(0, I) for a model "
+            f"without an encoder), got {seed!r}"
+        )
+    return seed
+
+
+def prior_draw(model: GenerativeModel, seed: int) -> Tensor:
+    """The latent z ~ N(0, I) (K,) on the CPU that ``model.prior_sample`` draws first from a
+    generator seeded with ``seed``: the latent of ``dgm sample RUN -n 1 --seed seed``."""
+    require_latent(model)
+    return model.prior_sample(1, generator=make_generator(check_latent_seed(seed)))[0].float().cpu()
+
+
+def _labels_of(model: GenerativeModel, label: int | None, n: int) -> Tensor | None:
+    """``n`` copies of ``label`` (checked by :func:`check_class`), or None without a label."""
+    return None if label is None else torch.full((n,), check_class(model, label), dtype=torch.long)
+
+
+def _paths(model, z_a: Tensor, z_b: Tensor, alphas: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The decoded :func:`lerp` and :func:`slerp` paths between ``z_a`` and ``z_b`` (K,)."""
+    linear = decode(model, lerp(z_a, z_b, alphas), labels)
+    return linear, decode(model, slerp(z_a, z_b, alphas), labels)
 
 
 def interpolation(
-    model: GenerativeModel, dataset, i: int, j: int, steps: int = 8, split: str = "test", seed: int = 0
+    model: GenerativeModel,
+    dataset,
+    i: int,
+    j: int,
+    steps: int = 8,
+    split: str = "test",
+    seed: int = 0,
+    label: int | None = None,
 ) -> Interpolation:
-    """Decode :func:`lerp` and :func:`slerp` between the codes of examples ``i`` and ``j`` of
-    ``split`` at ``steps`` evenly spaced t in [0, 1]. A conditional model decodes with the label
-    of ``i`` for t < 1/2 and of ``j`` from there on."""
+    """Decode :func:`lerp` and :func:`slerp` between two latents at ``steps`` evenly spaced t in
+    [0, 1]: the codes of examples ``i`` and ``j`` of ``split``, or for a model without an encoder
+    (a GAN) the prior draws of seeds ``i`` and ``j`` (:func:`prior_interpolation`; ``split`` and
+    ``seed`` play no part).
+
+    A conditional model decodes every point with ``label`` when one is given; without one, a
+    conditional autoencoder decodes with the label of ``i`` for t < 1/2 and of ``j`` from there
+    on, and a conditional GAN is refused (its samples have no label of their own). ``label`` is
+    refused for an unconditional model.
+    """
+    if not model.has_encoder:
+        return prior_interpolation(model, i, j, steps=steps, label=label)
     if steps < 2:
         raise ConfigError(f"an interpolation needs at least 2 steps (its two ends), got {steps}")
     check_index(i, dataset, split)
     check_index(j, dataset, split)
-    codes = split_codes(model, dataset, split, seed=seed, index=[i, j])
     alphas = torch.linspace(0, 1, steps)
-    labels = None
-    if codes.y is not None:
+    labels = _labels_of(model, label, steps)
+    codes = split_codes(model, dataset, split, seed=seed, index=[i, j])
+    if labels is None and codes.y is not None:
         labels = torch.where(alphas < 0.5, codes.y[0], codes.y[1])
-    linear = decode(model, lerp(codes.z[0], codes.z[1], alphas), labels)
-    spherical = decode(model, slerp(codes.z[0], codes.z[1], alphas), labels)
-    return Interpolation(alphas, linear, spherical, codes.x[0], codes.x[1])
+    linear, spherical = _paths(model, codes.z[0], codes.z[1], alphas, labels)
+    return Interpolation(alphas, linear, spherical, codes.x[0], codes.x[1], codes.z[0], codes.z[1], False, label)
+
+
+def prior_interpolation(
+    model: GenerativeModel, seed_a: int, seed_b: int, steps: int = 8, label: int | None = None
+) -> Interpolation:
+    """Decode :func:`lerp` and :func:`slerp` between the prior draws z_a, z_b ~ N(0, I) of seeds
+    ``seed_a`` and ``seed_b`` (:func:`prior_draw`) at ``steps`` evenly spaced t in [0, 1]; the
+    ends ``x_from`` = decode(z_a) and ``x_to`` = decode(z_b). A conditional model (a cgan)
+    decodes every point with ``label``, which it needs: a ConfigError names the classes."""
+    require_latent(model)
+    if steps < 2:
+        raise ConfigError(f"an interpolation needs at least 2 steps (its two ends), got {steps}")
+    if model.conditional and label is None:
+        k = model.config.data.num_classes
+        raise ConfigError(
+            f"conditional model '{model.name}' has no encoder, so nothing gives its images a label: "
+            f"choose the class they are decoded with, --label L with L in 0..{k - 1}"
+        )
+    check_latent_seed(seed_a, "the first seed")
+    check_latent_seed(seed_b, "the last seed")
+    z_a, z_b = prior_draw(model, seed_a), prior_draw(model, seed_b)
+    alphas = torch.linspace(0, 1, steps)
+    labels = _labels_of(model, label, steps)
+    linear, spherical = _paths(model, z_a, z_b, alphas, labels)
+    ends = decode(model, torch.stack([z_a, z_b]), None if labels is None else labels[:2])
+    return Interpolation(alphas, linear, spherical, ends[0], ends[1], z_a, z_b, True, label)
 
 
 class AttributeRows(NamedTuple):
     """Examples moved along an attribute vector: ``alphas`` (A,), ``x`` (E, *shape) the examples,
     ``rows`` (E, A, *shape) their decoded codes z + alpha v, ``index`` (E,) their positions in
-    the split, and ``norm`` = |v| next to ``spread`` = the codes' RMS distance to their mean."""
+    the split, and ``norm`` = |v| next to ``spread`` = the codes' RMS distance to their mean.
+    For a model without an encoder the examples are generated samples, ``index`` their positions
+    among the draws, and ``counts`` = (n_a, n_b) the draws classified a and b (None for data)."""
 
     alphas: Tensor
     x: Tensor
@@ -394,6 +517,27 @@ class AttributeRows(NamedTuple):
     index: Tensor
     norm: float
     spread: float
+    counts: tuple[int, int] | None = None
+
+
+def _check_counts(examples: int, samples: int | None) -> None:
+    if examples < 1:
+        raise ConfigError(f"the number of examples must be at least 1, got {examples}")
+    if samples is not None and samples < 1:
+        raise ConfigError(f"the number of samples must be at least 1, got {samples}")
+
+
+def _spread(z: Tensor) -> float:
+    """The RMS distance of codes (N, K) to their mean."""
+    return float((z - z.mean(0)).pow(2).sum(1).mean().sqrt())
+
+
+def _moved_rows(model, z: Tensor, v: Tensor, alphas: Tensor, labels: Tensor | None) -> Tensor:
+    """decode(z + alpha v) for codes (E, K) and each alpha: (E, A, *shape)."""
+    moved = apply_attribute(z, v, alphas)  # (E, A, K)
+    e, n_alpha = moved.shape[:2]
+    rows = decode(model, moved.reshape(e * n_alpha, -1), None if labels is None else labels.repeat_interleave(n_alpha))
+    return rows.reshape(e, n_alpha, *rows.shape[1:])
 
 
 def attribute_rows(
@@ -405,15 +549,26 @@ def attribute_rows(
     examples: int = 4,
     split: str = "test",
     seed: int = 0,
+    samples: int | None = None,
 ) -> AttributeRows:
     """Move ``examples`` examples of label ``a`` of ``split`` along v = :func:`attribute_vector`
     from a to b, estimated on the train split, and decode z + alpha v for each alpha.
 
     Conditional models keep each example's label, so the rows show what the code alone carries
-    of the a -> b difference. DataErrors name the labels present.
+    of the a -> b difference. DataErrors name the labels present. A model without an encoder (a
+    GAN) estimates v on ``samples`` generated samples instead (:func:`generated_attribute_rows`,
+    default :data:`SAMPLES`; ``split`` plays no part); ``samples`` is refused for other models.
     """
-    if examples < 1:
-        raise ConfigError(f"the number of examples must be at least 1, got {examples}")
+    if not model.has_encoder:
+        return generated_attribute_rows(
+            model, dataset, a, b, alphas, examples, SAMPLES if samples is None else samples, seed
+        )
+    _check_counts(examples, None)
+    if samples is not None:
+        raise ConfigError(
+            f"a number of samples is for models without an encoder (a GAN); the vector of '{model.name}' "
+            f"comes from the codes of the train split: drop --samples"
+        )
     alphas = _alphas(alphas, torch.zeros(0))
     labels = require_labels(dataset, split, "attribute vectors")
     train_labels = require_labels(dataset, "train", "attribute vectors")
@@ -425,13 +580,97 @@ def attribute_rows(
     candidates = torch.nonzero(labels == a).reshape(-1)
     chosen = candidates[pick(len(candidates), examples, seed)]
     codes = split_codes(model, dataset, split, seed=seed, index=chosen)
-    moved = apply_attribute(codes.z, v, alphas)  # (E, A, K)
-    e, n_alpha = moved.shape[:2]
-    rows = decode(
-        model, moved.reshape(e * n_alpha, -1), None if codes.y is None else codes.y.repeat_interleave(n_alpha)
+    rows = _moved_rows(model, codes.z, v, alphas, codes.y)
+    return AttributeRows(alphas, codes.x, rows, chosen, float(v.norm()), _spread(train.z))
+
+
+def digit_space(dataset, what: str):
+    """The feature space of the shipped digit classifier for ``dataset``'s images
+    (:func:`dgm.eval.features.feature_space`); a DataError naming the data it takes otherwise."""
+    from dgm.eval.features import DIGIT_SPACES, feature_space
+
+    info = dataset.raw_info
+    if info.is_image and tuple(info.shape) in DIGIT_SPACES:
+        return feature_space(info)
+    shapes = " or ".join("x".join(map(str, shape)) for shape in DIGIT_SPACES)
+    kind = "images" if info.is_image else "data"
+    raise DataError(
+        f"{what} classifies generated samples with dgm's digit classifier, which takes grey digits of shape "
+        f"{shapes}; '{dataset.spec}' has {kind} of shape {'x'.join(map(str, info.shape))}, for which no "
+        f"classifier ships"
     )
-    spread = float((train.z - train.z.mean(0)).pow(2).sum(1).mean().sqrt())
-    return AttributeRows(alphas, codes.x, rows.reshape(e, n_alpha, *rows.shape[1:]), chosen, float(v.norm()), spread)
+
+
+def classify_samples(dataset, x: Tensor, batch_size: int = 500) -> Tensor:
+    """The classes (N,) the shipped digit classifier predicts, argmax_y p(y | x), for model-space
+    images ``x`` (N, *shape) of ``dataset`` (shown in [0, 1] through ``dataset.to_display``)."""
+    space = digit_space(dataset, "classifying samples")
+    return space.probs(dataset.to_display(x), batch_size).argmax(1)
+
+
+def generated_attribute_vector(z: Tensor, predicted: Tensor, a: int, b: int, least: int = MIN_CLASS_SAMPLES) -> Tensor:
+    """v = mean(z_i : ŷ_i = b) - mean(z_i : ŷ_i = a), shape (K,), for latents ``z`` (N, K) whose
+    decoded samples a classifier assigns to classes ``predicted`` (N,): :func:`attribute_vector`
+    with predicted labels. A DataError names the counts and the fix when class a or b has fewer
+    than ``least`` samples."""
+    predicted = torch.as_tensor(predicted).reshape(-1)
+    n = predicted.numel()
+    n_a, n_b = int((predicted == a).sum()), int((predicted == b).sum())
+    if min(n_a, n_b) < least:
+        few = min(n_a, n_b)
+        fix = (
+            f"draw more with --samples {math.ceil(n * 2 * least / few / 1000) * 1000}"
+            if few
+            else "train the model longer or choose classes it draws (dgm eval RUN -m classes shows them)"
+        )
+        raise DataError(
+            f"the digit classifier assigns {n_a} of {n} generated samples to class {a} and {n_b} to class {b}; "
+            f"an attribute vector needs at least {least} of each: {fix}"
+        )
+    return attribute_vector(z, predicted, a, b)
+
+
+def generated_attribute_rows(
+    model: GenerativeModel,
+    dataset,
+    a: int,
+    b: int,
+    alphas: Sequence[float] = (-2, -1, 0, 1, 2),
+    examples: int = 4,
+    samples: int = SAMPLES,
+    seed: int = 0,
+) -> AttributeRows:
+    """Attribute rows of a model without an encoder (a GAN), from its own samples.
+
+    Draw ``samples`` latents z ~ N(0, I) with ``seed``, decode them and classify the samples with
+    the shipped digit classifier (:func:`classify_samples`); v = mean z of the samples classified
+    b - mean z of those classified a (:func:`generated_attribute_vector`). Then ``examples`` of
+    the samples classified a (picked by ``seed``) are moved to z + alpha v and decoded; alpha = 0
+    gives the sample back. A conditional GAN is refused: its label, not z, sets the class.
+    """
+    require_latent(model)
+    _check_counts(examples, samples)
+    alphas = _alphas(alphas, torch.zeros(0))
+    if model.conditional:
+        raise ConfigError(
+            f"conditional model '{model.name}' takes its class from the label, not from z, so there is no class "
+            f"direction in z to find: compare its classes with dgm sample RUN --cond L, or morph within one with "
+            f"dgm interpolate RUN --from S --to T --label L"
+        )
+    space = digit_space(dataset, "an attribute vector of a model without an encoder")
+    classes = int(space.network.config.num_classes)
+    for label in (a, b):
+        if not 0 <= label < classes:
+            raise ConfigError(f"class {label} is not one the digit classifier predicts: use 0..{classes - 1}")
+    z = model.prior_sample(samples, generator=make_generator(seed)).float().cpu()  # (N, K)
+    x = decode(model, z)  # (N, *shape)
+    predicted = classify_samples(dataset, x)
+    v = generated_attribute_vector(z, predicted, a, b)  # (K,)
+    candidates = torch.nonzero(predicted == a).reshape(-1)
+    chosen = candidates[pick(len(candidates), examples, seed)]
+    rows = _moved_rows(model, z[chosen], v, alphas, None)
+    counts = (int((predicted == a).sum()), int((predicted == b).sum()))
+    return AttributeRows(alphas, x[chosen], rows, chosen, float(v.norm()), _spread(z), counts)
 
 
 def reconstructions(
@@ -439,6 +678,7 @@ def reconstructions(
 ) -> tuple[Tensor, Tensor]:
     """``n`` examples of ``split`` picked by ``seed`` and their reconstructions decode(mean of
     q(z | x)), both (n, *shape) in model space."""
+    check_encoder(model, "a reconstruction")
     codes = split_codes(model, dataset, split, n=n, seed=seed)
     return codes.x, decode(model, codes.z, codes.y)
 
@@ -500,7 +740,7 @@ def denoising(
     """Corrupt ``n`` examples of ``split`` with :func:`dgm.models.latent.noise.corrupt` (noise
     drawn from ``seed``) and reconstruct them. ``kind`` and ``level`` default to
     :func:`default_noise`; with only ``level`` given, the default kind takes it."""
-    require_latent(model)
+    check_encoder(model, "denoising")
     default_kind, default_level = default_noise(model, dataset)
     kind = default_kind if kind is None else kind
     if level is None:
@@ -527,19 +767,28 @@ __all__ = [
     "apply_attribute",
     "attribute_rows",
     "attribute_vector",
+    "check_class",
+    "check_encoder",
     "check_index",
     "check_label",
+    "check_latent_seed",
+    "classify_samples",
     "decode",
     "decoded_grid",
     "default_noise",
     "denoising",
+    "digit_space",
     "encode",
+    "generated_attribute_rows",
+    "generated_attribute_vector",
     "grid_coordinates",
     "grid_extent",
     "interpolation",
     "latent_projection",
     "lerp",
     "pick",
+    "prior_draw",
+    "prior_interpolation",
     "reconstructions",
     "require_latent",
     "slerp",

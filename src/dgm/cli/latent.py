@@ -1,12 +1,16 @@
-"""Latent-space pictures of a trained autoencoder or VAE run.
+"""Latent-space pictures of a trained autoencoder, VAE or GAN run.
 
 - ``dgm latent-map``: the codes of a split coloured by label (PCA beyond two dimensions), and the
   decoded grid of a 2-d latent.
-- ``dgm interpolate``: decoded linear and spherical paths between two examples.
-- ``dgm attribute``: examples moved along the mean-code difference of two classes.
+- ``dgm interpolate``: decoded linear and spherical paths between two examples, or for a GAN
+  (no encoder) between the latents of two seeds.
+- ``dgm attribute``: examples moved along the mean-code difference of two classes, or for a GAN
+  its samples moved along the mean-z difference of the samples the digit classifier puts in each.
 - ``dgm reconstruct``: examples and reconstructions; with ``--noise`` (by default for a ``dae``,
   its own noise) the denoising triples input, corrupted, output. One command, as both pictures
   show what the autoencoder returns for an input.
+
+``latent-map`` and ``reconstruct`` need an encoder; for a GAN they say which commands work.
 
 Each writes a picture into the run directory unless ``--out`` names another file, and prints
 its path. The logic is in :mod:`dgm.apps.latent`, the pictures in :mod:`dgm.viz.latent`.
@@ -34,7 +38,10 @@ def out_option(default: str):
 
 Split = Annotated[str, typer.Option(metavar="SPLIT", help="Data split: test, val or train.")]
 Seed = Annotated[
-    int, typer.Option(metavar="S", help="Seed of the examples picked, of noise and of stochastic transforms.")
+    int,
+    typer.Option(
+        metavar="S", help="Seed of the examples picked (of a GAN's samples), of noise and of stochastic transforms."
+    ),
 ]
 Device = Annotated[str, typer.Option(metavar="DEVICE", help="cpu, cuda, cuda:N or mps.")]
 
@@ -101,7 +108,14 @@ def latent_map(
 
     Example: dgm latent-map runs/vae --split test --out vae-map.png
     """
-    from dgm.apps.latent import check_label, decoded_grid, latent_projection, require_labels, split_codes
+    from dgm.apps.latent import (
+        check_encoder,
+        check_label,
+        decoded_grid,
+        latent_projection,
+        require_labels,
+        split_codes,
+    )
     from dgm.viz.latent import plot_latent_map
 
     try:
@@ -110,6 +124,7 @@ def latent_map(
         check_seed(seed)
         path = picture_path(out, run, "latent_map.png")
         model, dataset = load_latent_run(run, device)
+        check_encoder(model, "dgm latent-map (a map of the codes of data)")
         codes = split_codes(model, dataset, split, n=n, seed=seed)
         pictured = None
         if grid is None:
@@ -134,31 +149,63 @@ def latent_map(
 @command()
 def interpolate(
     run: Run,
-    from_: Annotated[int, typer.Option("--from", metavar="I", help="Index of the first example in the split.")],
-    to: Annotated[int, typer.Option("--to", metavar="J", help="Index of the last example in the split.")],
+    from_: Annotated[
+        int,
+        typer.Option(
+            "--from",
+            metavar="I",
+            help="Index of the first example in the split; for a GAN, the seed of the first latent.",
+        ),
+    ],
+    to: Annotated[
+        int,
+        typer.Option(
+            "--to", metavar="J", help="Index of the last example in the split; for a GAN, the seed of the last latent."
+        ),
+    ],
     steps: Annotated[int, typer.Option(metavar="K", help="Points on each path, both ends included.")] = 8,
+    label: Annotated[
+        int | None,
+        typer.Option(
+            metavar="L",
+            help="Label every point is decoded with: needed by a conditional GAN; a conditional autoencoder "
+            "otherwise decodes with the labels of I (t < 1/2) and J.",
+        ),
+    ] = None,
     split: Split = "test",
-    out: out_option("interpolation_I_J.png") = None,
+    out: out_option("interpolation_I_J.png, interpolation_I_J_label_L.png with --label") = None,
     seed: Seed = 0,
     device: Device = "cpu",
 ) -> None:
-    """Decode the linear and the spherical path between the codes of two examples.
+    """Decode the linear and the spherical path between the codes of two examples, or for a GAN
+    (no encoder) between the latents z ~ N(0, I) of two seeds, those of dgm sample RUN -n 1 --seed I
+    and --seed J.
 
     Example: dgm interpolate runs/vae --from 3 --to 17 --steps 10
+
+    Example: dgm interpolate runs/cgan --from 0 --to 1 --label 7
     """
-    from dgm.apps.latent import check_index, interpolation
-    from dgm.viz.latent import plot_interpolation, require_images
+    from dgm.apps.latent import check_index, check_latent_seed, interpolation
+    from dgm.viz.latent import label_name, plot_interpolation, require_images
 
     try:
         check_count(steps, "--steps", 2)
         check_seed(seed)
-        path = picture_path(out, run, f"interpolation_{from_}_{to}.png")
+        name = f"interpolation_{from_}_{to}" + ("" if label is None else f"_label_{label}")
+        path = picture_path(out, run, f"{name}.png")
         model, dataset = load_latent_run(run, device)
         require_images(dataset, "an interpolation strip")
-        check_index(from_, dataset, split)
-        check_index(to, dataset, split)
-        decoded = interpolation(model, dataset, from_, to, steps=steps, split=split, seed=seed)
-        title = f"{model.name} on {dataset.spec}: {split} examples {from_} → {to} (outer columns), decoded at t"
+        if model.has_encoder:
+            check_index(from_, dataset, split)
+            check_index(to, dataset, split)
+            title = f"{model.name} on {dataset.spec}: {split} examples {from_} → {to} (outer columns), decoded at t"
+        else:
+            check_latent_seed(from_, "--from")
+            check_latent_seed(to, "--to")
+            title = f"{model.name} on {dataset.spec}: latents of seeds {from_} → {to} (outer columns), decoded at t"
+        decoded = interpolation(model, dataset, from_, to, steps=steps, split=split, seed=seed, label=label)
+        if label is not None:
+            title += f", label {label_name(dataset, label)}"
         plot_interpolation(decoded, dataset, path, from_, to, title)
     except DgmError as e:
         fail(str(e))
@@ -168,21 +215,39 @@ def interpolate(
 @command()
 def attribute(
     run: Run,
-    from_: Annotated[int, typer.Option("--from", metavar="A", help="Class label the vector starts from.")],
-    to: Annotated[int, typer.Option("--to", metavar="B", help="Class label the vector points to.")],
+    from_: Annotated[
+        int,
+        typer.Option(
+            "--from", metavar="A", help="Class the vector starts from (for a GAN: as the digit classifier sees it)."
+        ),
+    ],
+    to: Annotated[int, typer.Option("--to", metavar="B", help="Class the vector points to.")],
     alpha: Annotated[
         str, typer.Option(metavar="LIST", help="Comma-separated multiples of the vector added to each code.")
     ] = "-2,-1,0,1,2",
-    examples: Annotated[int, typer.Option(metavar="N", help="Examples of class A shown, one per row.")] = 4,
+    examples: Annotated[
+        int, typer.Option(metavar="N", help="Examples of class A shown, one per row (for a GAN: its samples).")
+    ] = 4,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="For a GAN (no encoder): latents drawn, decoded and classified to estimate the vector (default 5000).",
+        ),
+    ] = None,
     split: Split = "test",
     out: out_option("attribute_A_B.png") = None,
     seed: Seed = 0,
     device: Device = "cpu",
 ) -> None:
     """Move examples of class A along v = mean code of class B - mean code of class A (estimated
-    on the train split) and decode z + alpha v for each alpha.
+    on the train split) and decode z + alpha v for each alpha. For a GAN (no encoder), v = mean z
+    of its samples the digit classifier assigns to B - of those it assigns to A, and the rows are
+    samples it assigns to A (an unconditional GAN on 8x8 or 28x28 digits).
 
     Example: dgm attribute runs/vae --from 3 --to 8 --alpha=-1,0,1,2 --examples 5
+
+    Example: dgm attribute runs/dcgan --from 4 --to 9 --samples 10000
     """
     from dgm.apps.latent import attribute_rows
     from dgm.viz.latent import plot_attribute, require_images
@@ -190,11 +255,14 @@ def attribute(
     try:
         alphas = parse_alphas(alpha)
         check_count(examples, "--examples")
+        check_count(samples, "--samples")
         check_seed(seed)
         path = picture_path(out, run, f"attribute_{from_}_{to}.png")
         model, dataset = load_latent_run(run, device)
         require_images(dataset, "an attribute strip")
-        moved = attribute_rows(model, dataset, from_, to, alphas, examples=examples, split=split, seed=seed)
+        moved = attribute_rows(
+            model, dataset, from_, to, alphas, examples=examples, split=split, seed=seed, samples=samples
+        )
         plot_attribute(moved, dataset, path, from_, to)
     except DgmError as e:
         fail(str(e))
@@ -231,7 +299,7 @@ def reconstruct(
 
     Example: dgm reconstruct runs/vae -n 12 --noise masking --level 0.3
     """
-    from dgm.apps.latent import config_noise, denoising, reconstructions
+    from dgm.apps.latent import check_encoder, config_noise, denoising, reconstructions
     from dgm.models.latent.noise import NOISE_KINDS
     from dgm.viz.latent import plot_denoising, plot_reconstructions, require_images
 
@@ -243,6 +311,7 @@ def reconstruct(
         if noise == "none" and level is not None:
             raise ConfigError("--level needs noise; drop --noise none")
         model, dataset = load_latent_run(run, device)
+        check_encoder(model, "dgm reconstruct")
         require_images(dataset, "a reconstruction strip")
         noisy = noise not in (None, "none") or level is not None or (noise is None and config_noise(model) is not None)
         path = picture_path(out, run, "denoising.png" if noisy else "reconstructions.png")

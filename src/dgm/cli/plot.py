@@ -1,7 +1,9 @@
-"""``dgm plot``: pictures of what a trained diffusion run does, step by step.
+"""``dgm plot``: pictures of a run: its training curves, and what a diffusion run does step by step.
 
-- ``--what forward``: test examples noised to chosen timesteps t (one row per example);
-- ``--what trajectory``: a sampler run, x_t and the predicted x_0 at chosen steps.
+- ``--what training`` (any run, finished or not): the losses, training terms, gradient norms and
+  monitor values of its logs (:mod:`dgm.viz.training`), the ``training.png`` a run draws at its end;
+- ``--what forward`` (diffusion runs): test examples noised to chosen timesteps t (one row per example);
+- ``--what trajectory`` (diffusion runs): a sampler run, x_t and the predicted x_0 at chosen steps.
 
 Images give grids, 2-D points scatter plots of the point cloud at each t. The logic is in
 :mod:`dgm.apps.denoising`, the pictures in :mod:`dgm.viz.diffusion`.
@@ -27,19 +29,27 @@ from dgm.cli.common import (
 from dgm.cli.latent import Device, Seed, Split, check_count, out_option, picture_path
 from dgm.errors import ConfigError, DgmError
 
-WHATS = ("forward", "trajectory")
+WHATS = ("training", "forward", "trajectory")
 DEFAULT_EXAMPLES = {"forward": 8, "trajectory": 4}  # images; 2-D points: POINTS
 POINTS = 2000
 
 
 @command()
 def plot(
-    run: Annotated[Path, typer.Argument(metavar="RUN", help="Run directory of a diffusion model (ddpm).")],
+    run: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN",
+            help="Run directory: of any model for --what training, of a diffusion model (ddpm) otherwise.",
+        ),
+    ],
     what: Annotated[
         str,
         typer.Option(
             metavar="WHAT",
-            help="forward (noising of test examples) or trajectory (x_t and predicted x_0 of a sampler run).",
+            help="training (the logged losses, gradient norms and monitor values of any run), forward (noising of "
+            "test examples) or trajectory (x_t and predicted x_0 of a sampler run); of the other options only --out "
+            "applies to training.",
         ),
     ],
     t: Annotated[
@@ -62,12 +72,14 @@ def plot(
         ),
     ] = None,
     split: Split = "test",
-    out: out_option("forward.png or trajectory.png") = None,
+    out: out_option("training.png, forward.png or trajectory.png") = None,
     seed: Seed = 0,
     device: Device = "cpu",
 ) -> None:
-    """Picture a diffusion run: the forward noising of test examples, or the denoising
-    trajectory of a sampler run.
+    """Picture a run: the training curves of any run, or for a diffusion run the forward
+    noising of test examples or the denoising trajectory of a sampler run.
+
+    Example: dgm plot runs/gan --what training
 
     Example: dgm plot runs/ddpm --what forward --t 0,50,100,250,500,999
 
@@ -80,7 +92,11 @@ def plot(
 
     try:
         if what not in WHATS:
-            raise ConfigError(f"--what must be {' or '.join(WHATS)}, got {what!r}")
+            raise ConfigError(f"--what must be {', '.join(WHATS[:-1])} or {WHATS[-1]}, got {what!r}")
+        if what == "training":
+            path = _plot_training(run, out, t=t, sampler=sampler, steps=steps, eta=eta, guidance=guidance, n=n)
+            typer.echo(f"training picture written to {path}")
+            return
         check_count(n, "-n")
         check_count(steps, "--steps")
         check_seed(seed)
@@ -119,3 +135,19 @@ def plot(
     except DgmError as e:
         fail(str(e))
     typer.echo(f"{what} picture written to {path}")
+
+
+def _plot_training(run: Path, out: Path | None, **unused) -> Path:
+    """``training.png`` of ``run`` from its logs (the model is not loaded: any run will do, even
+    one interrupted before its weights were saved); the diffusion options given are refused."""
+    from dgm.runs import run_path
+    from dgm.viz.training import TRAINING, plot_training
+
+    given = [f"-{k}" if k == "n" else f"--{k}" for k, v in unused.items() if v is not None]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)}: {'this option is' if len(given) == 1 else 'these options are'} for --what forward "
+            "and trajectory; --what training draws the run's logged values"
+        )
+    run_path(run)
+    return plot_training(run, picture_path(out, run, TRAINING))

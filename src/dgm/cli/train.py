@@ -33,6 +33,7 @@ TRAIN_KEYS_FROM_OPTIONS = (
     "checkpoint_every",
     "patience",
     "ema",
+    "monitor_every",
 )
 FILE_KEYS = {"model", "data", "transforms", "classes", "config", "train", "out"}
 # Exit codes of a run stopped by a signal, as a shell reports them (128 + signal number).
@@ -178,6 +179,14 @@ def train(
             help="Keep an exponential moving average of the weights with this decay (e.g. 0.999) and save it for sampling and evaluation.",
         ),
     ] = None,
+    monitor_every: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Every N training batches, sample the model and log its mode coverage (toy2d:gmm8, grid25) or "
+            "predicted-digit histogram (digit images), with a warning when the samples collapse.",
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -277,6 +286,7 @@ def _train(opts: dict[str, Any]) -> Path:
     train_config = override(from_dict(TrainConfig, values), train_sets)
     check_accelerator(train_config.accelerator, train_config.devices)
     model, dataset = _resumed_model(out) if opts["resume"] else _new_model(opts, file, model_sets, train_config)
+    train_config, defaults = _monitor_where_it_applies(train_config, defaults, dataset)
     typer.echo(f"training {model.name} on {dataset.describe()}; budget {train_config.budget()}", err=True)
     if defaults:
         given = ", ".join(f"{k} {v}" for k, v in defaults.items())
@@ -286,6 +296,20 @@ def _train(opts: dict[str, Any]) -> Path:
     from dgm.train.engine import fit  # imports Lightning: only once the input is known to be good
 
     return fit(model, dataset, train_config, out=out, resume=opts["resume"], overwrite=opts["overwrite"])
+
+
+def _monitor_where_it_applies(train_config, defaults: dict[str, Any], dataset):
+    """A model's default ``monitor_every`` is dropped on data the monitor cannot measure (a GAN
+    on csv: data, say); one given by the user there is refused before anything is written."""
+    import dataclasses
+
+    from dgm.train.monitor import check_monitor, monitor_kind
+
+    if "monitor_every" in defaults and monitor_kind(dataset) is None:
+        defaults = {k: v for k, v in defaults.items() if k != "monitor_every"}
+        train_config = dataclasses.replace(train_config, monitor_every=None)
+    check_monitor(train_config.monitor_every, dataset)
+    return train_config, defaults
 
 
 def _resumed_model(out: Path):

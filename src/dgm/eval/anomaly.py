@@ -56,7 +56,7 @@ def score_kind(model: GenerativeModel) -> str:
         return "nll"
     if model.density == "bound":
         return "nll_elbo"
-    if model.has_latent:
+    if model.has_encoder:
         return "recon_error"
     raise DgmError(
         f"model '{model.name or type(model).__name__}' has neither a density nor an encoder, so it gives "

@@ -30,11 +30,11 @@ from dgm.models.base import GenerativeModel
 
 
 def require_encoder(model: GenerativeModel) -> None:
-    """Raise a ConfigError naming the fix unless the model declares a latent space."""
-    if not model.has_latent:
+    """Raise a ConfigError naming the fix unless the model declares an encoder."""
+    if not model.has_encoder:
         raise ConfigError(
-            f"model '{model.name or type(model).__name__}' has no encoder (has_latent is False); "
-            "choose a model with a latent space (a VAE, a flow, ...)"
+            f"model '{model.name or type(model).__name__}' has no encoder (has_encoder is False): codes of data "
+            "need one; choose an autoencoder (ae, vae, ...)"
         )
 
 

@@ -22,7 +22,8 @@ GROUPS: dict[str, str] = {
     "kid": "kernel distance (unbiased MMD², cubic polynomial kernel) in the same features",
     "prdc": "precision and recall (k=3), density and coverage (k=5) in the same features",
     "classes": "classifier score and predicted-class histogram of samples (digit data)",
-    "kl": "toy 2-D: KL(p||q) = NLL - H(p) against the analytic target, on fresh target samples",
+    "kl": "toy 2-D: KL(p||q) = NLL - H(p) against the analytic target, on fresh target samples, and JS(p||q) "
+    "(exact models)",
     "mmd": "toy 2-D: MMD² with an RBF kernel between model samples and target samples",
     "modes": "toy 2-D mixtures: modes covered and fraction of high-quality samples",
     "anomaly": "AUROC/AUPR of the model's anomaly score, test split vs out-of-distribution sets",
@@ -30,6 +31,7 @@ GROUPS: dict[str, str] = {
     "speed": "sampling time per example",
 }
 TOY_GROUPS = ("kl", "mmd", "modes")
+MIN_REAL = 2  # test images the image metrics need (a covariance, nearest neighbours)
 SAMPLE_GROUPS = (*IMAGE_METRICS, "mmd", "modes", "speed")
 
 
@@ -50,6 +52,9 @@ def why_not(
         if group == "classes":
             if feature_space(info, features).fallback:
                 return f"the {feature_space(info, features).name} feature space has no classifier"
+            return None
+        if dataset.split("test").n < MIN_REAL:  # statistics of the real images' features
+            return f"the test split of {dataset.spec} has {dataset.split('test').n} images; {group} needs {MIN_REAL}"
         return None
     if group in TOY_GROUPS:
         if target is None:
@@ -62,9 +67,9 @@ def why_not(
     if group == "anomaly":
         if not info.is_image:
             return f"{dataset.spec} is not image data"
-        return None if has_density or model.has_latent else f"model '{model.name}' gives no anomaly score"
+        return None if has_density or model.has_encoder else f"model '{model.name}' gives no anomaly score"
     if group == "probe":
-        if not model.has_latent:
+        if not model.has_encoder:
             return f"model '{model.name}' has no encoder"
         return None if info.num_classes else f"{dataset.spec} has no labels"
     if group == "speed":
@@ -73,8 +78,11 @@ def why_not(
 
 
 def quick_groups(model: GenerativeModel, dataset) -> list[str]:
-    """The groups cheap enough to compute at the end of every training run (NLL, toy-2D KL)."""
-    return [g for g in ("nll", "kl") if why_not(g, model, dataset) is None]
+    """The groups cheap enough to compute at the end of every training run: NLL and toy-2D KL;
+    for a model without a density (a GAN, whose samples cost one network pass) the sample
+    metrics that apply instead: FD-digits and the class histogram, or toy-2D MMD and modes."""
+    groups = ("nll", "kl") if model.density != "none" else ("fd", "classes", "mmd", "modes")
+    return [g for g in groups if why_not(g, model, dataset) is None]
 
 
 def parse_metrics(text: str | Iterable[str] | None) -> list[str] | None:
@@ -222,7 +230,7 @@ def group_of(key: str) -> str | None:
         return "prdc"
     if key in ("classifier_score", "class_histogram"):
         return "classes"
-    if key.startswith("kl"):
+    if key.startswith("kl") or key == "js":
         return "kl"
     if key.startswith("mmd"):
         return "mmd"

@@ -2,6 +2,8 @@
 
 - :func:`kl_to_target`: KL(p || q) = E_p[log p(x) - log q(x)] = NLL - H(p), from fresh target
   draws, for models with a density (an upper bound for models with an ELBO).
+- :func:`js_to_target`: JS(p || q) = 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q) / 2, from fresh
+  target draws and model samples, for models with an exact density.
 - :func:`rbf_mmd`: unbiased MMD^2 with a Gaussian (RBF) kernel and the median-heuristic bandwidth.
 - :func:`mode_coverage`: modes captured and fraction of high-quality samples for the Gaussian
   mixtures gmm8 and grid25 (Srivastava et al. 2017, VEEGAN).
@@ -11,7 +13,7 @@ Everything is measured in the data's raw units: model densities include the log-
 dataset's transforms and model samples are mapped back with ``dataset.to_display``.
 
 >>> ds = load_dataset("toy2d:gmm8", transforms=["scale"])
->>> metrics = toy2d_metrics(model, ds)       # {"kl": {"value": ..., "se": ...}, "mmd_rbf": ..., ...}
+>>> metrics = toy2d_metrics(model, ds)       # {"kl": {"value": ..., "se": ...}, "js": ..., "mmd_rbf": ..., ...}
 >>> metrics["modes_covered"]["value"], metrics["modes_covered"]["of"]
 (8.0, 8)
 """
@@ -26,6 +28,7 @@ from torch import Tensor
 
 from dgm.data.targets import TARGETS, GaussianMixture, Target
 from dgm.errors import DataError, DgmError
+from dgm.eval.divergences import DivergenceEstimate, js_from_draws, kl_from_draws
 from dgm.eval.likelihood import per_example_log_prob
 from dgm.eval.sample_quality import mmd2_unbiased
 from dgm.models.base import GenerativeModel
@@ -111,23 +114,78 @@ def kl_to_target(model: GenerativeModel, dataset, n: int = 20000, seed: int = 0,
     for models without a density.
     """
     target = toy_target(dataset, need_density=True)
+    log_p, log_q = _at_target_draws(model, dataset, target, n, seed, batch_size)
+    return _kl_estimate(model, target, log_p, log_q)
+
+
+def _at_target_draws(model: GenerativeModel, dataset, target: Target, n: int, seed: int, batch_size: int):
+    """log p(x) and log q(x), both (n,) float64, at n fresh draws x ~ p of the target (raw units)."""
     x = fresh_target_draws(target, n, seed)
-    log_q = data_log_density(model, dataset, x, batch_size)
-    log_p = target.log_prob(x).double()
+    return target.log_prob(x).double(), data_log_density(model, dataset, x, batch_size).double()
+
+
+def _kl_estimate(model: GenerativeModel, target: Target, log_p: Tensor, log_q: Tensor) -> KLEstimate:
+    """:class:`KLEstimate` from log p and log q at draws of the target; H(p) is the control variate."""
     entropy = target.entropy()
-    diff, u = log_p - log_q.double(), log_p + entropy
-    c = float(((diff - diff.mean()) * (u - u.mean())).mean() / u.var(correction=0)) if float(u.var()) > 0 else 0.0
-    adjusted = diff - c * u
+    est = kl_from_draws(log_p, log_q, entropy_p=entropy)
     return KLEstimate(
-        kl=float(adjusted.mean()),
-        se=float(adjusted.std() / math.sqrt(n)),
+        kl=est.value,
+        se=est.se,
         nll=float(-log_q.mean()),
-        nll_se=float(log_q.std() / math.sqrt(n)),
+        nll_se=float(log_q.std() / math.sqrt(est.n)),
         entropy=entropy,
         entropy_method=target.entropy_method,
-        n=n,
+        n=est.n,
         bound=model.density == "bound",
     )
+
+
+def js_to_target(
+    model: GenerativeModel,
+    dataset,
+    n: int = 20000,
+    seed: int = 0,
+    batch_size: int = 1000,
+    samples: Tensor | None = None,
+) -> DivergenceEstimate:
+    """JS(p || q) = 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q) / 2, between the analytic target p
+    of a ``toy2d`` dataset and a model q with an exact density, in nats (in [0, log 2]).
+
+    Uses the first k = min(n, len(samples)) of the model samples y ~ q and of n fresh target
+    draws x ~ p (seed + FRESH_SEED_OFFSET), as :func:`toy2d_metrics` does. ``samples`` are in
+    model space (as from :func:`dgm.sampling.draw_samples`; by default n drawn with ``seed``) and
+    are mapped to raw units with ``dataset.to_display``; log q in raw units includes the
+    transforms' ladj (:func:`data_log_density`). The estimate is
+    :func:`dgm.eval.divergences.js_from_draws`.
+
+    Raises a DataError for datasets without an analytic density and a DgmError for models
+    without an exact density: JS needs log q, which an ELBO (a lower bound) does not give.
+    """
+    target = toy_target(dataset, need_density=True)
+    _need_exact_density(model)
+    if samples is None:
+        samples = draw_samples(model, n, seed=seed, batch_size=batch_size)
+    y = _points(dataset.to_display(samples), "model samples")[:n]
+    x = fresh_target_draws(target, n, seed)[: len(y)]  # as toy2d_metrics, which shares the draws with KL
+    log_p, log_q = target.log_prob(x).double(), data_log_density(model, dataset, x, batch_size).double()
+    return _js_estimate(model, dataset, target, log_p, log_q, y, batch_size)
+
+
+def _need_exact_density(model: GenerativeModel) -> None:
+    if model.density != "exact":
+        has = "an ELBO, a lower bound on log q" if model.density == "bound" else "no density"
+        raise DgmError(
+            f"JS(p||q) needs the model's log q(x), and model '{model.name}' (density '{model.density}') has {has}; "
+            "use kl_to_target (an upper bound for bound models) or rbf_mmd"
+        )
+
+
+def _js_estimate(
+    model: GenerativeModel, dataset, target: Target, log_p_x: Tensor, log_q_x: Tensor, y: Tensor, batch_size: int
+) -> DivergenceEstimate:
+    """JS from log p, log q at target draws x and the model samples y (raw units, as many as x)."""
+    log_p_y, log_q_y = target.log_prob(y).double(), data_log_density(model, dataset, y, batch_size).double()
+    return js_from_draws(log_p_x, log_q_x, log_p_y, log_q_y)
 
 
 def _points(x, name: str, min_rows: int = 2) -> Tensor:
@@ -249,6 +307,8 @@ def toy2d_metrics(
 
     - ``kl`` (exact models) or ``kl_bound`` (bound models), from n target draws, when the
       target has a density and ``kl`` is true;
+    - ``js`` (exact models, with ``kl``): :func:`js_to_target` from the model samples and as many
+      of the same target draws (no JS for bound models: it needs log q, which a bound does not give);
     - ``mmd_rbf``: :func:`rbf_mmd` between the model samples and as many fresh target draws;
     - for Gaussian mixtures (gmm8, grid25): ``modes_covered`` (with ``"of"`` = K) and
       ``hq_fraction`` from :func:`mode_coverage`.
@@ -258,9 +318,14 @@ def toy2d_metrics(
     draws use another random stream.
     """
     target = toy_target(dataset)
+    if samples is None:
+        samples = draw_samples(model, n, seed=seed, batch_size=batch_size)
+    samples = dataset.to_display(samples)
+    m = len(samples)
     metrics = {}
     if kl and model.density != "none" and target.has_density:
-        est = kl_to_target(model, dataset, n, seed, batch_size)
+        log_p, log_q = _at_target_draws(model, dataset, target, n, seed, batch_size)
+        est = _kl_estimate(model, target, log_p, log_q)
         name, kind = ("kl_bound", "upper bound on KL(p||q) using -ELBO") if est.bound else ("kl", "KL(p||q)")
         metrics[name] = {
             "value": est.kl,
@@ -268,12 +333,22 @@ def toy2d_metrics(
             "unit": "nats",
             "n": n,
             "what": f"{kind} = NLL - H(p) to the analytic target {target.name} over {est.n} fresh target draws "
-            f"(NLL {est.nll:.4f}, H(p) {est.entropy:.4f}; control-variate mean of log p - log q)",
+            f"(NLL {est.nll:.4f}, H(p) {est.entropy:.4f}; control-variate mean of log p - log q)"
+            + ("; no JS(p||q): it needs log q, which a bound does not give" if est.bound else ""),
         }
-    if samples is None:
-        samples = draw_samples(model, n, seed=seed, batch_size=batch_size)
-    samples = dataset.to_display(samples)
-    m = len(samples)
+        if model.density == "exact":
+            y = _points(samples, "model samples")[: min(n, m)]
+            k = len(y)
+            js = _js_estimate(model, dataset, target, log_p[:k], log_q[:k], y, batch_size)
+            metrics["js"] = {
+                "value": js.value,
+                "se": js.se,
+                "unit": "nats",
+                "n": k,
+                "what": f"JS(p||q) = KL(p||m)/2 + KL(q||m)/2, m = (p+q)/2, between the analytic target "
+                f"{target.name} (p) and the model (q), by Monte Carlo over {k} fresh target draws and {k} model "
+                "samples: mean of log 2 - H_b(D), D = p/(p+q) the optimal discriminator (0 <= JS <= log 2)",
+            }
     mmd = rbf_mmd(samples, fresh_target_draws(target, m, seed))
     metrics["mmd_rbf"] = {
         "value": mmd.value,

@@ -1,3 +1,3 @@
 """Model families. Importing this package registers every model."""
 
-from dgm.models import autoregressive, baseline, diffusion, flows, latent  # noqa: F401
+from dgm.models import autoregressive, baseline, diffusion, flows, gan, latent  # noqa: F401

@@ -9,7 +9,8 @@ its capabilities as class attributes, which evaluation code reads instead of pro
   bound on log p(x)) or ``"none"``.
 - ``importance_weighted``: a bound model that also gives the importance-weighted bound
   ``log_prob(x, cond, k=...)`` with k samples (Burda et al. 2016), e.g. a VAE.
-- ``has_latent``: the model has ``encode(x)`` and ``decode(z)``.
+- ``has_latent``: the model has a latent space: ``decode(z)`` and ``prior_sample(n, generator)``.
+- ``has_encoder``: it also has ``encode(x)`` (an autoencoder has one, a GAN's generator does not).
 - ``can_condition``: the model accepts class labels ``cond`` when its config sets
   ``conditional=True``.
 - ``supports``: the data supports (binary / discrete / continuous) the model can take.
@@ -88,6 +89,7 @@ class GenerativeModel(nn.Module):
     density: ClassVar[Density] = "none"
     importance_weighted: ClassVar[bool] = False
     has_latent: ClassVar[bool] = False
+    has_encoder: ClassVar[bool] = False
     can_condition: ClassVar[bool] = False
     has_temperature: ClassVar[bool] = False
     supports: ClassVar[frozenset[str]] = frozenset({"binary", "discrete", "continuous"})
@@ -211,6 +213,21 @@ class GenerativeModel(nn.Module):
         if part not in self.parts:
             raise KeyError(part)
         return self.parameters()
+
+    def part_lr(self, part: str, lr: float) -> float:
+        """The learning rate of ``part``'s optimizer, given the run's ``lr``: ``lr`` by default (a
+        GAN may give its discriminator another, the two time-scale update rule)."""
+        return lr
+
+    def part_share(self, part: str) -> float:
+        """The fraction of training batches on which ``part`` takes a step: 1 by default (a
+        WGAN-GP generator steps once every n critic steps: 1/n)."""
+        return 1.0
+
+    def trains_part(self, part: str) -> bool:
+        """Whether ``part`` takes a step on this batch (asked after the earlier parts' steps);
+        always by default. Must agree with :meth:`part_share` over a run."""
+        return True
 
     # ----- helpers for subclasses ---------------------------------------------------------
     @property

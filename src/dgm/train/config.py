@@ -37,6 +37,11 @@ class TrainConfig:
     (1 - d_n) theta`` after every optimizer step taken, with ``d_n = min(d, (1 + n) / (10 + n))``
     at update ``n`` (see :mod:`dgm.train.ema`); validation, early stopping, ``keep`` and the
     saved weights then use the average, while training goes on from the live weights.
+
+    ``monitor_every=N`` samples the model every N training batches and logs ``monitor/*``
+    values, with a warning line when the samples collapse: mode coverage on the toy 2-D
+    Gaussian mixtures, the predicted-class histogram of digit images (see
+    :mod:`dgm.train.monitor`); :func:`dgm.train.fit` refuses it on other data.
     """
 
     epochs: int | None = None
@@ -56,6 +61,7 @@ class TrainConfig:
     patience: int | None = None  # stop after this many validations without a lower val/loss
     keep: Literal["best", "last"] = "best"  # weights saved at the end: best validation loss, or last
     ema: float | None = None  # decay of a moving average of the weights, validated and saved instead of them
+    monitor_every: int | None = None  # sample every N training batches and warn of collapse (dgm.train.monitor)
     checkpoint_every: int | None = None  # also checkpoint every N steps
     checkpoint_minutes: float = 1.0  # checkpoint at least this often (kill -9 loses at most this much)
     eval_samples: int = 64  # samples drawn for samples.png
@@ -64,6 +70,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for key in ("epochs", "steps", "batch_size", "devices", "num_nodes", "patience", "checkpoint_every"):
             _at_least(key, getattr(self, key), 1)
+        _at_least("monitor_every", self.monitor_every, 1)
         _at_least("eval_samples", self.eval_samples, 1)
         _at_least("max_parameters", self.max_parameters, 1)
         for key in ("minutes", "lr", "grad_clip", "checkpoint_minutes"):

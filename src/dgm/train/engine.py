@@ -11,6 +11,11 @@ written atomically at least every ``checkpoint_minutes``; Ctrl-C or SIGTERM save
 and the weights so far and raises :class:`TrainingInterrupted`; ``resume=True`` continues from
 the newest checkpoint, wherever the directory has moved, appending to the logs.
 
+With ``TrainConfig.monitor_every`` the model is sampled every so many training batches and
+``monitor/*`` values logged, with a warning line when the samples collapse
+(:mod:`dgm.train.monitor`). At the end of a run the training curves are drawn in
+``training.png`` (:mod:`dgm.viz.training`), last: a failure to draw them is a warning line.
+
 With ``TrainConfig.ema`` the saved weights are an exponential moving average of the trained
 ones (:mod:`dgm.train.ema`), the one validation also runs on; the checkpoints keep the trained
 weights and the average side by side.
@@ -59,7 +64,9 @@ from dgm.train.config import TrainConfig
 from dgm.train.ema import EMAWeights
 from dgm.train.logs import make_loggers
 from dgm.train.module import GenerativeTask
+from dgm.train.monitor import TrainingMonitor, check_monitor
 from dgm.viz.samples import save_samples_figure
+from dgm.viz.training import TRAINING, plot_training
 
 # A DDP run re-executes the command once per extra process; they must all use the run directory
 # the first process chose, so it is passed down in the environment.
@@ -240,6 +247,7 @@ def fit(
             f"{dataset.info.describe()}; build it with dgm.build(name, data=dataset)"
         )
     check_accelerator(config.accelerator, config.devices)
+    check_monitor(config.monitor_every, dataset)
     worker = is_worker_process() and RUN_DIR_ENV in os.environ
     if worker:
         run_dir = Path(os.environ[RUN_DIR_ENV])
@@ -262,11 +270,13 @@ def fit(
     best = BestWeights()
     ema = EMAWeights(config.ema) if config.ema is not None else None
     early = EarlyStop(config.patience) if config.patience is not None else None
+    monitor = TrainingMonitor(dataset, config.monitor_every, config.seed, log) if config.monitor_every else None
     saver = PeriodicCheckpoint(run_dir, config.checkpoint_minutes, config.checkpoint_every)
     # Hooks run in this order: the best weights are copied while the EMA is swapped in for
-    # validation; a checkpoint gets the EMA of its own step, and the live weights after an
-    # interruption in validation.
-    callbacks = [timer, best, *([ema] if ema else []), saver, *([early] if early else [])]
+    # validation; a checkpoint gets the EMA of its own step, the monitor's check of its own
+    # batch, and the live weights after an interruption in validation.
+    extra = [*([ema] if ema else []), *([monitor] if monitor else [])]
+    callbacks = [timer, best, *extra, saver, *([early] if early else [])]
     trainer = make_trainer(config, run_dir, callbacks, len(train_loader))
     task = GenerativeTask(model, config)
 
@@ -290,7 +300,7 @@ def fit(
     except BaseException as error:
         if trainer.state.status == TrainerStatus.INTERRUPTED and isinstance(error, (SystemExit, KeyboardInterrupt)):
             if trainer.is_global_zero:
-                save_progress(run_dir, task, best, timer, trainer, config, ema)
+                save_progress(run_dir, task, best, timer, trainer, config, ema, monitor)
             signal_name = "SIGTERM" if isinstance(error, SIGTERMException) else "Ctrl-C"
             raise TrainingInterrupted(run_dir, trainer.global_step, signal_name) from None
         if created and not worker and newest_checkpoint(run_dir) is None and not isinstance(error, DgmError):
@@ -306,7 +316,7 @@ def fit(
     if not trainer.is_global_zero:
         return run_dir
     log(stop_message(trainer, config, timer, early, best))
-    save_progress(run_dir, task, best, timer, trainer, config, ema)
+    save_progress(run_dir, task, best, timer, trainer, config, ema, monitor)
     log("evaluating on the test split")
     model.eval()
     found = evaluate(model, dataset, metrics=quick_groups(model, dataset))
@@ -314,7 +324,21 @@ def fit(
     log(f"drawing samples for {sample_files(dataset.info)}")
     n = config.eval_samples if dataset.info.is_image else None
     save_samples_figure(model, dataset, run_dir / SAMPLES, n=n, seed=config.seed)
+    draw_training_curves(run_dir, log)
     return run_dir
+
+
+def draw_training_curves(run_dir: Path, log: Callable[[str], None]) -> None:
+    """Draw ``training.png`` from the run's logs; a failure is a warning line, never an error:
+    the run is saved by now, and ``dgm plot RUN --what training`` draws the picture again."""
+    try:
+        plot_training(run_dir)
+    except Exception as error:  # noqa: BLE001  (a picture must not lose a finished run, whatever went wrong)
+        what = str(error).strip().splitlines()
+        log(
+            f"warning: {TRAINING} not drawn ({what[0] if what else type(error).__name__}); "
+            f"draw it with: dgm plot {run_dir} --what training"
+        )
 
 
 def stop_message(trainer: L.Trainer, config: TrainConfig, timer: Timer, early: EarlyStop | None, best) -> str:
@@ -344,6 +368,7 @@ def save_progress(
     trainer,
     config,
     ema: EMAWeights | None = None,
+    monitor: TrainingMonitor | None = None,
 ) -> None:
     """Save the weights and the training records; the new weights id drops every metric of
     older weights from metrics.json. The weights are the best so far with ``keep="best"`` (with
@@ -358,13 +383,18 @@ def save_progress(
     elif ema is not None:
         ema.copy_to(model)
     save_weights(run_dir, model)
-    write_metrics(run_dir, training_records(model, best, timer, trainer, ema), replace=True)
+    write_metrics(run_dir, training_records(model, best, timer, trainer, ema, monitor), replace=True)
     if state is not None and trainer.state.status == TrainerStatus.INTERRUPTED:
         model.load_state_dict(state)
 
 
 def training_records(
-    model: GenerativeModel, best: BestWeights, timer: Timer, trainer, ema: EMAWeights | None = None
+    model: GenerativeModel,
+    best: BestWeights,
+    timer: Timer,
+    trainer,
+    ema: EMAWeights | None = None,
+    monitor: TrainingMonitor | None = None,
 ) -> dict:
     """metrics.json entries about training: totals over every session of the run."""
     records = {
@@ -392,6 +422,8 @@ def training_records(
             "unit": "decay",
             "what": f"the weights are an exponential moving average of the trained ones ({ema.updates} updates in all)",
         }
+    if monitor is not None:
+        records["monitor_warnings"] = monitor.record()
     return records
 
 

@@ -4,7 +4,11 @@ It knows nothing about the model beyond the contract: ``loss(batch, part)`` and 
 ``parts``. A model with one part is trained with Lightning's automatic optimisation (so
 gradient clipping and accumulation come from Lightning); a model with several parts (a GAN's
 discriminator then generator) gets one optimiser per part and one step of each per batch,
-in the declared order.
+in the declared order, with the other parts' parameters frozen during each step; a model may
+skip a part on some batches (``trains_part``: a WGAN-GP generator steps once per n critic
+steps) and give a part its own learning rate (``part_lr``: the two time-scale update rule).
+The 2-norm of each step's gradients (before clipping) is logged as ``train/<part>/grad_norm``
+(``train/grad_norm`` for one part).
 
 A step whose gradients are not finite (a NaN or infinite loss, an overflow) is skipped: the
 optimizer does not move the weights, and ``train/skipped_steps`` counts it in the logs. When
@@ -45,11 +49,12 @@ def cosine_factor(t: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total))
 
 
-def schedule_length(steps: int | None, epochs: int | None, batches_per_epoch: int | None, parts: int = 1) -> int:
+def schedule_length(steps: int | None, epochs: int | None, batches_per_epoch: int | None, parts: float = 1) -> int:
     """Training batches of the whole run, the ``total`` of :func:`cosine_factor`.
 
-    ``steps`` counts optimizer steps as the budget does: each batch takes one step per part, so
-    a step budget lasts ``ceil(steps / parts)`` batches; an epoch budget lasts ``epochs *
+    ``steps`` counts optimizer steps as the budget does: each batch takes one step per part (or
+    ``parts`` steps on average, when a part skips batches), so a step budget lasts
+    ``ceil(steps / parts)`` batches; an epoch budget lasts ``epochs *
     batches_per_epoch``; with both, the run ends at the smaller. Raises ConfigError with neither.
     """
     limits = []
@@ -75,6 +80,7 @@ class GenerativeTask(L.LightningModule):
         self.train_config = train
         self.automatic_optimization = len(model.parts) == 1
         self.skipped_steps = 0
+        self.log_now = True  # whether this batch's training terms are logged
         self.recent_skips: deque[bool] = deque(maxlen=WINDOW)
 
     def model_batch(self, batch) -> Batch:
@@ -85,6 +91,7 @@ class GenerativeTask(L.LightningModule):
     def training_step(self, batch, batch_idx):
         batch = self.model_batch(batch)
         n = batch.x.shape[0]
+        self.log_now = self._logger_writes()
         if self.automatic_optimization:
             out = self.model.loss(batch)
             self._log_terms("train", out, n)
@@ -92,15 +99,24 @@ class GenerativeTask(L.LightningModule):
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         for part, opt in zip(self.model.parts, optimizers, strict=True):
-            out = self.model.loss(batch, part=part)
-            opt.zero_grad(set_to_none=True)
-            self.manual_backward(out["loss"])
-            if self.skip_if_not_finite(opt):
+            if not self.model.trains_part(part):
                 continue
-            if self.train_config.grad_clip:
-                self.clip_gradients(opt, gradient_clip_val=self.train_config.grad_clip, gradient_clip_algorithm="norm")
-            opt.step()
-            self._log_terms(f"train/{part}", out, n)
+            self.toggle_optimizer(opt)  # the other parts' parameters get no gradients
+            try:
+                out = self.model.loss(batch, part=part)
+                opt.zero_grad(set_to_none=True)
+                self.manual_backward(out["loss"])
+                if self.skip_if_not_finite(opt):
+                    continue
+                self._log_grad_norm(opt, f"train/{part}/grad_norm")
+                if self.train_config.grad_clip:
+                    self.clip_gradients(
+                        opt, gradient_clip_val=self.train_config.grad_clip, gradient_clip_algorithm="norm"
+                    )
+                opt.step()
+                self._log_terms(f"train/{part}", out, n)
+            finally:
+                self.untoggle_optimizer(opt)
         for scheduler in self._schedulers():  # Lightning steps none in manual optimisation
             scheduler.step()
         return None
@@ -112,8 +128,27 @@ class GenerativeTask(L.LightningModule):
         return schedulers if isinstance(schedulers, list) else [schedulers]
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        if self.automatic_optimization:
-            self.skip_if_not_finite(optimizer)
+        if self.automatic_optimization and not self.skip_if_not_finite(optimizer):
+            self._log_grad_norm(optimizer, "train/grad_norm")
+
+    def _logger_writes(self) -> bool:
+        """Whether the loggers write this batch's values (every ``log_every_n_steps`` batches).
+        Training terms are logged on those batches only: ``self.log`` costs about a millisecond a
+        call, as much as a whole step of a small model, and the values of the other batches
+        would be dropped anyway. Epoch means are then means over the logged batches."""
+        try:
+            return bool(self.trainer._logger_connector.should_update_logs)
+        except (AttributeError, RuntimeError):  # no trainer (a bare module in a test): log
+            return True
+
+    def _log_grad_norm(self, optimizer, name: str) -> None:
+        """Log the 2-norm of the gradients of ``optimizer``'s parameters (before clipping)."""
+        if not self.log_now:
+            return
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads:
+            norm = torch.nn.utils.get_total_norm(grads)
+            self.log(name, norm.detach(), on_step=True, on_epoch=False)
 
     def skip_if_not_finite(self, optimizer) -> bool:
         """Drop the gradients of ``optimizer``'s parameters when any is not finite (the step then
@@ -150,7 +185,10 @@ class GenerativeTask(L.LightningModule):
         self._log_terms("val", out, batch.x.shape[0], on_step=False)
 
     def _log_terms(self, prefix: str, out: dict, n: int, on_step: bool = True) -> None:
-        """Log every scalar term; only the loss goes on the progress bar."""
+        """Log every scalar term; only the loss goes on the progress bar. Training terms are
+        logged on the batches the loggers write only (see :meth:`_logger_writes`)."""
+        if on_step and not self.log_now:
+            return
         for key, value in out.items():
             # a skipped step's NaN stays out of the epoch means
             if torch.is_tensor(value) and value.numel() == 1 and torch.isfinite(value):
@@ -185,7 +223,7 @@ class GenerativeTask(L.LightningModule):
             {"params": [p for n, p in named if n.endswith("bias")], "weight_decay": 0.0},
         ]
         groups = [g for g in groups if g["params"]]
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+        return torch.optim.AdamW(groups, lr=self.model.part_lr(part, cfg.lr), betas=cfg.betas)
 
     def _schedule_length(self) -> int:
         """Batches in the run, from the Trainer's limits (which the engine sets from the budget)."""
@@ -197,4 +235,5 @@ class GenerativeTask(L.LightningModule):
             trainer.estimated_stepping_batches  # noqa: B018  (loads the training data: batches per process)
             batches = trainer.num_training_batches
             batches = int(batches) if math.isfinite(batches) else None
-        return schedule_length(steps, epochs, batches, len(self.model.parts))
+        steps_per_batch = sum(self.model.part_share(part) for part in self.model.parts)
+        return schedule_length(steps, epochs, batches, steps_per_batch)

@@ -116,27 +116,42 @@ def plot_image_rows(
 
 def plot_interpolation(path: Interpolation, dataset, out, i: int, j: int, title: str = "") -> Path:
     """Two rows, linear and spherical interpolation, between example ``i`` (first column) and
-    example ``j`` (last column), decoded at each t in between."""
+    example ``j`` (last column), decoded at each t in between; for a model without an encoder
+    (``path.seeds``) the outer columns are the decoded latents of seeds ``i`` and ``j``."""
     require_images(dataset, "an interpolation strip")
     ends = shown(dataset, torch.stack([path.x_from, path.x_to]))
     rows = []
     for name, decoded in (("linear", path.linear), ("spherical", path.spherical)):
         rows.append((name, torch.cat([ends[:1], shown(dataset, decoded), ends[1:]])))
-    cols = [f"#{i}", *(f"{t:.2g}" for t in path.alphas.tolist()), f"#{j}"]
-    return plot_image_rows(rows, out, title or f"interpolation between test examples {i} and {j}", cols)
+    mark = "seed " if path.seeds else "#"
+    cols = [f"{mark}{i}", *(f"{t:.2g}" for t in path.alphas.tolist()), f"{mark}{j}"]
+    if not title:
+        title = (
+            f"interpolation between the latents of seeds {i} and {j}"
+            if path.seeds
+            else f"interpolation between test examples {i} and {j}"
+        )
+    return plot_image_rows(rows, out, title, cols)
 
 
 def plot_attribute(moved: AttributeRows, dataset, out, a: int, b: int, title: str = "") -> Path:
     """A row per example: the example, then its code moved by alpha times the a -> b attribute
-    vector and decoded, one column per alpha."""
+    vector and decoded, one column per alpha. For generated examples (``moved.counts``, a model
+    without an encoder) the first column is the sample and the title gives the class counts."""
     require_images(dataset, "an attribute strip")
     e, n_alpha = moved.rows.shape[:2]
     originals = shown(dataset, moved.x)
     decoded = shown(dataset, moved.rows.reshape(e * n_alpha, *moved.rows.shape[2:]))
     decoded = decoded.reshape(e, n_alpha, *decoded.shape[1:])
     rows = [(f"#{int(k)}", torch.cat([originals[r : r + 1], decoded[r]])) for r, k in enumerate(moved.index)]
-    cols = ["data", *(f"α={t:g}" for t in moved.alphas.tolist())]
-    if not title:
+    cols = ["sample" if moved.counts else "data", *(f"α={t:g}" for t in moved.alphas.tolist())]
+    if not title and moved.counts:
+        n_a, n_b = moved.counts
+        title = (
+            f"z + α v, v = mean z of samples classified {b} − of {a} ({n_b} and {n_a} samples); "
+            f"|v| = {moved.norm:.2g} (latents' spread {moved.spread:.2g})"
+        )
+    elif not title:
         title = (
             f"z + α v, v = mean code of {label_name(dataset, b)} − of {label_name(dataset, a)}; "
             f"|v| = {moved.norm:.2g} (codes' spread {moved.spread:.2g})"

@@ -11,6 +11,7 @@ import torch
 import dgm
 from dgm.errors import ConfigError, DataError
 from dgm.models.base import Batch
+from tests.conftest import write_colour_folder
 from tests.models.diffusion.tiny import TINY_IMAGE, TINY_VECTOR, perturbed
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: a second thread costs more than it saves
@@ -163,18 +164,9 @@ def test_tiny_training_on_a_toy_target_beats_a_gaussian():
 
 def test_trains_and_samples_a_generated_colour_folder(tmp_path):
     """A user's folder: of odd-sized RGB images in two classes: the whole run, with the EMA."""
-    from PIL import Image
-
     from dgm.train import TrainConfig, fit
 
-    g = torch.Generator().manual_seed(0)
-    for k, name in enumerate(("red", "blue")):
-        (tmp_path / "pics" / name).mkdir(parents=True)
-        for i in range(10):
-            pixels = torch.randint(0, 256, (10, 14, 3), generator=g).numpy().astype("uint8")
-            pixels[..., 2 * k] = 255
-            Image.fromarray(pixels).save(tmp_path / "pics" / name / f"{i}.png")
-    data = dgm.load_dataset(f"folder:{tmp_path / 'pics'}")
+    data = dgm.load_dataset(f"folder:{write_colour_folder(tmp_path / 'pics', 10, 14)}")
     assert data.info.shape == (3, 10, 14)
     model = dgm.build("ddpm", data=data, conditional=True, **TINY_IMAGE)
     run = fit(model, data, TrainConfig(steps=4, batch_size=8, ema=0.9), out=tmp_path / "run", log=lambda m: None)

@@ -68,6 +68,7 @@ class LatentModel(GenerativeModel):
 
     family = "latent"
     has_latent = True
+    has_encoder = True
     can_condition = True
     Config = AutoencoderConfig
 
