@@ -199,4 +199,3 @@ def test_a_conditional_dcgan_trains_and_samples_a_generated_64x64_colour_folder(
     x = dgm.load(run).sample(4, cond=torch.tensor([0, 1, 0, 1]), generator=torch.Generator().manual_seed(0))
     assert x.shape == (4, 3, 64, 64) and torch.equal(x, x.round()) and 0 <= x.min() and x.max() <= 255
     assert (run / "samples.png").exists() and (run / "training.png").exists()
-
