@@ -118,7 +118,7 @@ def test_wasserstein_gp_defaults_to_five_critic_steps_and_no_batch_norm():
         ("gan", VECTORS, {"dropout": 1.0}, ConfigError, r"\[0, 1\)"),
         ("gan", VECTORS, {"instance_noise": -1.0}, ConfigError, ">= 0"),
         ("gan", DataInfo((2,), "continuous"), {"conditional": True}, DataError, "labelled"),
-        ("cgan", DataInfo((2,), "continuous"), {}, DataError, "labelled"),
+        ("cgan", DataInfo((2,), "continuous"), {}, DataError, "use gan"),
     ],
 )
 def test_bad_options_and_data_are_refused_with_the_fix(name, info, options, error, match):

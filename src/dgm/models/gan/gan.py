@@ -357,3 +357,12 @@ class CGAN(GAN):
     """Class-conditional GAN: label embedding in G, projection discriminator (Miyato & Koyama 2018)."""
 
     Config = CGANConfig
+
+    @classmethod
+    def check_config(cls, config: GANConfig) -> None:
+        if config.conditional and config.data.num_classes < 1:
+            raise DataError(
+                f"cgan is class-conditional and needs labelled data; {config.data.describe()} has no labels: "
+                "use gan (vectors) or dcgan (images)"
+            )
+        super().check_config(config)
