@@ -13,9 +13,8 @@ import torch
 from torch import nn
 
 import dgm
-from dgm.data.info import DataInfo
 from dgm.errors import ConfigError, RunError
-from dgm.models.base import Batch, GenerativeModel, ModelConfig, as_batch
+from dgm.models.base import Batch, GenerativeModel, as_batch
 from dgm.registry import get
 from dgm.runs import read_metrics, read_record
 from dgm.train import TrainConfig, engine, fit
@@ -24,6 +23,7 @@ from dgm.train.ema import EMAWeights, ema_decay
 from dgm.train.engine import TrainingInterrupted
 from dgm.train.module import GenerativeTask
 from tests.conftest import assert_one_line_error, bare_trainer, invoke
+from tests.train.toys import SometimesNaN, TwoParts
 
 FAST = dict(lr=0.05, batch_size=32, accelerator="cpu", eval_samples=16)
 TOY = "toy2d:gmm8?n=256"  # 256 training points: 8 batches of 32 per epoch, 2 000 for validation
@@ -256,40 +256,6 @@ def test_a_run_resumed_after_a_kill_ends_with_the_average_of_an_uninterrupted_on
     assert_close(weights(dgm.load(split)), weights(dgm.load(whole)))
 
 
-class SometimesNaN(GenerativeModel):
-    """A one-part model whose loss is NaN on batches with a marked first value."""
-
-    def __init__(self):
-        super().__init__(ModelConfig(DataInfo((2,), "continuous")))
-        self.w = nn.Parameter(torch.zeros(2))
-
-    def loss(self, batch, part=None):
-        x = as_batch(batch).x
-        return {"loss": (x.mean(0) - self.w).pow(2).sum() * torch.where(x[0, 0] < -50, torch.nan, 1.0)}
-
-
-class TwoParts(GenerativeModel):
-    """Two parts trained in turn, like a GAN: the first part's loss is NaN on batches with a marked
-    first value, the second part's on batches with a marked second value."""
-
-    parts = ("discriminator", "generator")
-
-    def __init__(self):
-        super().__init__(ModelConfig(DataInfo((2,), "continuous")))
-        self.d = nn.Linear(2, 1)
-        self.g = nn.Parameter(torch.zeros(2))
-
-    def part_parameters(self, part):
-        return iter(self.d.parameters()) if part == "discriminator" else iter([self.g])
-
-    def loss(self, batch, part=None):
-        x = as_batch(batch).x
-        if part == "discriminator":
-            return {"loss": (self.d(x) - 1).pow(2).mean() * torch.where(x[0, 0] < -50, torch.nan, 1.0)}
-        loss = (x.mean(0) - self.g).pow(2).sum() + 0 * self.d.weight.sum()
-        return {"loss": loss * torch.where(x[0, 1] < -50, torch.nan, 1.0)}
-
-
 def train_with_ema(model: GenerativeModel, data: torch.Tensor) -> tuple[EMAWeights, GenerativeTask, Trajectory]:
     """One epoch of ``model`` on ``data`` in batches of 4 with an EMA of decay 0.5, nothing written."""
     task, ema, trajectory = GenerativeTask(model, TrainConfig(lr=0.1, ema=0.5)), EMAWeights(0.5), Trajectory()
@@ -311,7 +277,7 @@ def test_a_multi_part_model_updates_the_average_once_per_batch_with_a_step_taken
     data = torch.full((20, 2), 3.0)
     data[4, 0] = -100.0  # second batch: the discriminator's step is skipped, the generator's taken
     data[12] = -100.0  # fourth batch: both steps skipped
-    ema, task, trajectory = train_with_ema(TwoParts(), data)
+    ema, task, trajectory = train_with_ema(TwoParts({"discriminator": 0, "generator": 1}), data)
     assert task.skipped_steps == 3 and ema.updates == 4
     assert_close(ema.shadow, ema_by_hand(trajectory.live[:4] + trajectory.live[5:], 0.5))
 

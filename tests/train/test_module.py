@@ -5,37 +5,11 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from torch import nn
 
-from dgm.data.info import DataInfo
-from dgm.models.base import GenerativeModel, ModelConfig, as_batch
 from dgm.train.config import TrainConfig
 from dgm.train.module import GenerativeTask, NonFiniteLoss
 from tests.conftest import bare_trainer
-
-INFO = DataInfo((2,), "continuous")
-
-
-class TwoParts(GenerativeModel):
-    """A stand-in for a GAN: two parameter groups trained in a declared order."""
-
-    parts = ("discriminator", "generator")
-
-    def __init__(self):
-        super().__init__(ModelConfig(INFO))
-        self.d = nn.Linear(2, 1)
-        self.g = nn.Parameter(torch.zeros(2))
-        self.calls: list[str] = []
-
-    def part_parameters(self, part):
-        return iter(self.d.parameters()) if part == "discriminator" else iter([self.g])
-
-    def loss(self, batch, part=None):
-        x = as_batch(batch).x
-        self.calls.append(part)
-        if part == "discriminator":
-            return {"loss": (self.d(x) - 1).pow(2).mean()}
-        return {"loss": (x.mean(0) - self.g).pow(2).sum() + 0 * self.d.weight.sum()}
+from tests.train.toys import SometimesNaN, TwoParts
 
 
 def _fit(model, data: torch.Tensor) -> tuple[GenerativeTask, L.Trainer]:
@@ -63,19 +37,6 @@ def test_weight_decay_applies_to_weights_but_not_biases():
     decay = {id(p): g["weight_decay"] for g in d_opt.param_groups for p in g["params"]}
     assert decay[id(model.d.weight)] == 0.5 and decay[id(model.d.bias)] == 0.0
     assert [id(p) for g in g_opt.param_groups for p in g["params"]] == [id(model.g)]
-
-
-class SometimesNaN(GenerativeModel):
-    """A one-parameter model whose loss is NaN on batches with a marked first value."""
-
-    def __init__(self):
-        super().__init__(ModelConfig(INFO))
-        self.w = nn.Parameter(torch.zeros(2))
-
-    def loss(self, batch, part=None):
-        x = as_batch(batch).x
-        loss = (x.mean(0) - self.w).pow(2).sum()
-        return {"loss": loss * torch.where(x[0, 0] < -50, torch.nan, 1.0)}
 
 
 def test_a_step_with_a_nan_loss_is_skipped_and_leaves_the_weights_finite():
