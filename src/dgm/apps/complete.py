@@ -23,10 +23,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from dgm.apps.repeats import draws_per_example
 from dgm.data.info import DataInfo
 from dgm.errors import ConfigError, DataError
 from dgm.models.base import GenerativeModel
-from dgm.rng import make_generator
 
 IMAGE_KEEPS = ("top-half", "top:R", "left-half")
 SEQUENCE_KEEPS = ("first-half", "first:N")
@@ -122,26 +122,14 @@ def complete(
     """``k`` completions of each example of ``x`` (B, *shape, model space) keeping ``keep``
     (a mask of shape data.shape), drawn in batches from one generator seeded with ``seed``."""
     require_autoregressive(model)
-    if k < 1:
-        raise ConfigError(f"-n (completions per input) must be at least 1, got {k}")
+
+    def draw(xb, cb, generator):
+        return model.complete(xb, keep, cond=cb, generator=generator, temperature=temperature)
+
+    samples, _ = draws_per_example(model, x, k, cond, seed, batch_size, draw)
     info = model.config.data
-    x = torch.as_tensor(x, dtype=torch.float32)
-    if tuple(x.shape[1:]) != tuple(info.shape):
-        raise DataError(f"inputs must have shape (B, {', '.join(map(str, info.shape))}), got {tuple(x.shape)}")
-    repeated = x.repeat_interleave(k, 0)
-    labels = None if cond is None else torch.as_tensor(cond).long().repeat_interleave(k, 0)
-    generator = make_generator(seed)
-    was_training = model.training
-    model.eval()
-    out = []
-    for i in range(0, repeated.shape[0], batch_size):
-        xb = repeated[i : i + batch_size].to(model.device, model.dtype)
-        cb = None if labels is None else labels[i : i + batch_size].to(model.device)
-        out.append(model.complete(xb, keep, cond=cb, generator=generator, temperature=temperature).float().cpu())
-    model.train(was_training)
-    samples = torch.cat(out).view(x.shape[0], k, *info.shape)
     exact = is_prefix(keep, info) and getattr(model, "raster_order", True)
-    return Completions(x, keep, samples, exact)
+    return Completions(torch.as_tensor(x, dtype=torch.float32), keep, samples, exact)
 
 
 def prompt_levels(text: str, vocab: str) -> Tensor:

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from dgm.apps.repeats import draws_per_example
 from dgm.data.info import DataInfo
 from dgm.errors import ConfigError, DataError
 from dgm.models.base import GenerativeModel
@@ -147,32 +148,14 @@ def inpaint(
     model's defaults for None) in batches from one generator seeded with ``seed`` (a seed and
     batch size always give the same completions)."""
     require_inpainting(model)
-    if k < 1:
-        raise ConfigError(f"-n (completions per example) must be at least 1, got {k}")
-    info = model.config.data
-    x = torch.as_tensor(x, dtype=torch.float32)
-    if tuple(x.shape[1:]) != tuple(info.shape):
-        raise DataError(f"inputs must have shape (B, {', '.join(map(str, info.shape))}), got {tuple(x.shape)}")
     keep = torch.as_tensor(keep, dtype=torch.bool)
-    labels = None if cond is None else torch.as_tensor(cond).long()
-    repeated = x.repeat_interleave(k, 0)  # (B * K, *shape): the K copies of an example together
-    repeated_labels = None if labels is None else labels.repeat_interleave(k, 0)
-    generator = make_generator(seed)
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        for i in range(0, repeated.shape[0], batch_size):
-            xb = repeated[i : i + batch_size].to(model.device, model.dtype)
-            cb = None if repeated_labels is None else repeated_labels[i : i + batch_size].to(model.device)
-            mask = keep.to(model.device, model.dtype)
-            done = model.inpaint(
-                xb, mask, cond=cb, generator=generator, steps=steps, resample=resample, guidance=guidance
-            )
-            out.append(done.float().cpu())
-    finally:
-        model.train(was_training)
-    samples = torch.cat(out).view(x.shape[0], k, *info.shape)
+    mask = keep.to(model.device, model.dtype)
+
+    def draw(xb, cb, generator):
+        return model.inpaint(xb, mask, cond=cb, generator=generator, steps=steps, resample=resample, guidance=guidance)
+
+    samples, labels = draws_per_example(model, x, k, cond, seed, batch_size, draw)
+    x = torch.as_tensor(x, dtype=torch.float32)
     # the model keeps the known pixels in diffusion space; this removes the round-off of mapping back
     samples = torch.where(keep, x.unsqueeze(1), samples)
     return Inpainting(x, keep, samples, labels)
