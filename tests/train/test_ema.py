@@ -23,7 +23,7 @@ from dgm.train.ema import EMAWeights, ema_decay
 from dgm.train.engine import TrainingInterrupted
 from dgm.train.module import GenerativeTask
 from tests.conftest import assert_one_line_error, bare_trainer, invoke
-from tests.train.toys import SometimesNaN, TwoParts
+from tests.train.toys import Crash, CrashAt, SometimesNaN, TwoParts
 
 FAST = dict(lr=0.05, batch_size=32, accelerator="cpu", eval_samples=16)
 TOY = "toy2d:gmm8?n=256"  # 256 training points: 8 batches of 32 per epoch, 2 000 for validation
@@ -219,19 +219,6 @@ def test_an_interruption_in_validation_saves_the_average_and_checkpoints_the_liv
     assert all(torch.equal(ckpt["state_dict"][f"model.{k}"], v) for k, v in live.items())
     assert all(torch.equal(p, live[k]) for k, p in model.named_parameters())  # the model trains on from here
     assert read_metrics(run)["ema_decay"]["value"] == 0.9
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt(L.Callback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step >= self.step:
-            raise Crash
 
 
 def test_a_run_resumed_after_a_kill_ends_with_the_average_of_an_uninterrupted_one(

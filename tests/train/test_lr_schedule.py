@@ -16,7 +16,7 @@ from dgm.runs import read_record
 from dgm.train import TrainConfig, engine, fit
 from dgm.train.module import GenerativeTask, cosine_factor, schedule_length
 from tests.conftest import assert_one_line_error, bare_trainer, invoke
-from tests.train.toys import TwoParts
+from tests.train.toys import Crash, CrashAt, TwoParts
 
 LR = 0.01
 FAST = dict(lr=LR, accelerator="cpu", eval_samples=16)
@@ -101,21 +101,6 @@ def test_the_constant_schedule_keeps_the_rate_and_makes_no_scheduler(tmp_path, t
     assert checkpoint(run)["lr_schedulers"] == []
     optimizers = GenerativeTask(dgm.build("gmm", data=toy), cfg).configure_optimizers()
     assert isinstance(optimizers, list) and all(isinstance(o, torch.optim.AdamW) for o in optimizers)
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt(L.Callback):
-    """Crash the run once it has taken ``step`` steps (after its scheduler stepped)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step >= self.step:
-            raise Crash
 
 
 def test_a_resumed_run_continues_the_schedule_where_it_stopped(tmp_path, toy, used_lrs, monkeypatch, one_thread):

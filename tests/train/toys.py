@@ -1,8 +1,9 @@
-"""Toy models of the engine's tests: one part or two (like a GAN), with losses that turn NaN on
+"""Toy models and a crash of the engine's tests: one part or two (like a GAN), with losses that turn NaN on
 batches the test marks (a first example below ``MARK`` in a chosen column)."""
 
 from __future__ import annotations
 
+import lightning as L
 import torch
 from torch import nn
 
@@ -57,3 +58,18 @@ class TwoParts(GenerativeModel):
         else:
             loss = (x.mean(0) - self.g).pow(2).sum() + 0 * self.d.weight.sum()
         return {"loss": loss * nan_if_marked(x, self.nan_columns.get(part))}
+
+
+class Crash(Exception):
+    """What :class:`CrashAt` raises: a stand-in for a process killed mid-run."""
+
+
+class CrashAt(L.Callback):
+    """Crash the run once it has taken ``step`` optimizer steps (after its scheduler stepped)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step >= self.step:
+            raise Crash
