@@ -14,8 +14,8 @@ split by one generator), with Adam at lr 1e-3, and with the same structure and p
 - ``autoregressive``: dgm ``nsf`` with ``kind="autoregressive"`` against zuko's default NSF.
 
 Both have zuko's defaults: 3 transforms, 8 bins, splines on [-5, 5], MLP conditioners of two
-hidden layers of 64 (dgm's own defaults are not used, so that the comparison holds whatever
-they become). The splines on [-5, 5] assume standardised features: both flows get the data
+hidden layers of 64 without skip connections (dgm's own defaults are not used, so that the
+comparison holds whatever they become). The splines on [-5, 5] assume standardised features: both flows get the data
 standardised by the train split's mean and standard deviation (a fixed affine map whose
 constant log-det is added back, so NLLs are in the data's units), and dgm's input ActNorm is
 off (``standardize=False``), so both are exactly the 3 spline layers with the same parameter
@@ -58,7 +58,7 @@ def dgm_flow(data: dgm.Dataset, kind: str, actnorm: bool = False) -> nn.Module:
     """dgm's NSF with zuko's architecture (explicit values, not dgm's defaults)."""
     return dgm.build(
         "nsf", data=data, kind=kind, layers=TRANSFORMS, bins=BINS, bound=BOUND, hidden=HIDDEN, lu=False,
-        standardize=actnorm,
+        residual=False, standardize=actnorm,
     )  # fmt: skip
 
 

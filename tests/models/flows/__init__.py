@@ -15,7 +15,7 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "glow": ("glow", {"depth": 2, "hidden": (16,), "channels": 8, "levels": 1}),
     "maf": ("maf", {"layers": 3, "hidden": (16,)}),
     "iaf": ("iaf", {"layers": 3, "hidden": (16,)}),
-    "nsf": ("nsf", {"layers": 3, "hidden": (16,), "bins": 4}),
+    "nsf": ("nsf", {"layers": 3, "hidden": (16, 16), "bins": 4}),  # two layers: the residual path is used
     "nsf-ar-lu": ("nsf", {"kind": "autoregressive", "layers": 3, "hidden": (16,), "bins": 4, "lu": True}),
 }
 # Noise added to the parameters: large enough that no layer is near the identity, small enough that

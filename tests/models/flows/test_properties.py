@@ -13,7 +13,7 @@ from dgm.errors import ConfigError, DataError
 from dgm.models.flows.base import standard_normal_log_prob
 from dgm.models.size import MAX_PARAMETERS, count_parameters
 from dgm.nn.bijectors import ActNorm, jacobian_ladj
-from dgm.registry import get, make_config
+from dgm.registry import build_from_dict, config_dict, get, make_config
 from tests.models.flows import PRESETS, SHAPES, labels, make_flow
 from tests.nn.bijectors import assert_ladj_matches_autograd, assert_round_trip
 
@@ -157,6 +157,18 @@ def test_bad_flow_configs_are_refused():
     for name in ("realnvp", "glow"):  # a zero bound would clamp every log-scale to 0 / 0
         with pytest.raises(ConfigError, match=r"scale_bound=0\.0"):
             dgm.build(name, data=vector, scale_bound=0.0)
+
+
+def test_nsf_conditioners_are_residual_for_couplings_only_and_old_runs_keep_theirs():
+    vector = DataInfo((2,), "continuous")
+    assert dgm.build("nsf", data=vector).config.residual is True
+    assert dgm.build("nsf", data=vector, residual=False).config.residual is False
+    assert dgm.build("nsf", data=vector, kind="autoregressive").config.residual is False
+    with pytest.raises(ConfigError, match="residual=true is for kind=coupling"):
+        dgm.build("nsf", data=vector, kind="autoregressive", residual=True)
+    saved = config_dict(dgm.build("nsf", data=vector, residual=False))
+    saved.pop("residual")  # a run saved before the field existed
+    assert build_from_dict("nsf", saved).config.residual is False
 
 
 @pytest.mark.parametrize("name", ["realnvp", "maf", "nsf"])

@@ -176,6 +176,37 @@ def test_conditioners_give_out_per_dim_params():
     assert conv(torch.randn(4, 3, 5, 6)).shape == (4, 3, 5, 6, 7)
 
 
+@pytest.mark.parametrize("dims", [None, slice(1, 4, 2)])
+def test_a_residual_conditioner_adds_each_equal_width_layer_to_its_input(dims):
+    """h1 = ReLU(W0 x + b0), h2 = h1 + ReLU(W1 h1 + b1), h3 = h2 + ReLU(W2 h2 + b2) (same widths),
+    params = W3 h3 + b3; without ``residual`` the same weights give the plain MLP."""
+    torch.manual_seed(0)
+    plain = MLPConditioner(4, out_per_dim=3, hidden=(8, 8, 8), zero_init=False)
+    residual = MLPConditioner(4, out_per_dim=3, hidden=(8, 8, 8), zero_init=False, residual=True)
+    residual.load_state_dict(plain.state_dict())
+    x = torch.randn(5, 4)
+    w0, w1, w2, last = plain.net[0], plain.net[2], plain.net[4], plain.net[6]
+    h1 = torch.relu(w0(x))
+    h2 = h1 + torch.relu(w1(h1))
+    h3 = h2 + torch.relu(w2(h2))
+    expected = last(h3).view(5, 4, 3)
+    unskipped = last(torch.relu(w2(torch.relu(w1(h1))))).view(5, 4, 3)
+    if dims is not None:
+        expected, unskipped = expected[:, dims], unskipped[:, dims]
+    torch.testing.assert_close(residual(x, dims=dims), expected)
+    torch.testing.assert_close(plain(x, dims=dims), unskipped)
+    assert not torch.allclose(expected, unskipped, atol=1e-3)
+
+
+def test_a_residual_conditioner_skips_only_between_layers_of_equal_width():
+    torch.manual_seed(0)
+    plain = MLPConditioner(2, out_per_dim=2, hidden=(8, 6), zero_init=False)
+    residual = MLPConditioner(2, out_per_dim=2, hidden=(8, 6), zero_init=False, residual=True)
+    residual.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 2)
+    torch.testing.assert_close(residual(x), plain(x))
+
+
 def test_conv_conditioner_params_are_per_pixel():
     """Output channel c * P + k is parameter k of channel c: changing one output filter changes one slot."""
     conv = ConvConditioner(2, out_per_dim=3, hidden=8, zero_init=True)

@@ -148,17 +148,22 @@ def make_spline_bijector(kind: str, num_classes: int | None = None):
             4, bins=BINS, bound=BOUND, hidden=(16, 16), order="random", num_classes=num_classes
         )
         return perturbed(layer), 1.5 * torch.randn(5, 4, generator=gen, dtype=torch.float64)
-    if kind == "coupling":
-        builder = partial(MLPConditioner, 4, hidden=(16,), num_classes=num_classes or 0, emb_dim=4)
-        return perturbed(SplineCoupling(vector_mask(4), builder, bins=BINS, bound=BOUND)), 1.5 * torch.randn(
-            5, 4, generator=gen, dtype=torch.float64
+    if kind in ("coupling", "residual_coupling"):
+        hidden = (16,) if kind == "coupling" else (16, 16)
+        builder = partial(
+            MLPConditioner, 4, hidden=hidden, num_classes=num_classes or 0, emb_dim=4, residual=kind != "coupling"
         )
+        # the residual MLP adds up its layers' noise: half the noise gives raw parameters of the same size
+        scale = 0.3 if kind == "coupling" else 0.15
+        return perturbed(
+            SplineCoupling(vector_mask(4), builder, bins=BINS, bound=BOUND), scale=scale
+        ), 1.5 * torch.randn(5, 4, generator=gen, dtype=torch.float64)
     builder = partial(ConvConditioner, 2, hidden=8, num_classes=num_classes or 0)
     layer = SplineCoupling(checkerboard_mask(2, 2), builder, bins=BINS, bound=BOUND)
     return perturbed(layer), 1.5 * torch.randn(2, 2, 2, 2, generator=gen, dtype=torch.float64)
 
 
-SPLINE_KINDS = ["elementwise", "autoregressive", "coupling", "image_coupling"]
+SPLINE_KINDS = ["elementwise", "autoregressive", "coupling", "residual_coupling", "image_coupling"]
 
 
 @pytest.mark.parametrize("kind", SPLINE_KINDS)

@@ -22,7 +22,7 @@ marginal spline of its first coordinate.
 Defaults are tuned on the toy 2-D protocol (3 000 Adam steps, batch 512, lr 1e-3 with cosine
 decay, fresh target draws; docs/flows.md): five layers of 24-bin splines, which the sharp
 edges of ``checkerboard`` and ``rings`` need, with conditioners of two 48-unit layers to stay
-under 50 000 parameters. The input ActNorm standardises the data, so ``bound`` = 4 covers it
+under 50 000 parameters, joined by a skip connection in the coupling kind (``residual``). The input ActNorm standardises the data, so ``bound`` = 4 covers it
 (a standardised toy point lies within ±2.5) with room for the layers to spread it.
 
 >>> import dgm
@@ -33,6 +33,7 @@ torch.Size([3])
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -64,6 +65,7 @@ class NSFConfig(FlowConfig):
     bound: float = 4.0  # B: splines on [-B, B] (standardised units), identity outside
     hidden: tuple[int, ...] = (48, 48)  # hidden layers of each conditioner (MLP or MADE)
     lu: bool = False  # an LU linear map between layers
+    residual: bool | None = None  # skip connections in the conditioners; None: for kind=coupling
 
 
 @register("nsf")
@@ -72,12 +74,32 @@ class NSF(FlowModel):
 
     Config = NSFConfig
 
+    def __init__(self, config: NSFConfig):
+        super().__init__(self.resolved(config))
+
+    @classmethod
+    def resolved(cls, config: NSFConfig) -> NSFConfig:
+        """``config`` with ``residual`` chosen: skip connections for coupling conditioners."""
+        if config.residual is not None:
+            return config
+        return dataclasses.replace(config, residual=config.kind == "coupling")
+
+    @classmethod
+    def upgrade_config(cls, values: dict) -> dict:
+        """Runs saved before ``residual`` existed had conditioners without skip connections."""
+        return values if "residual" in values else {**values, "residual": False}
+
     @classmethod
     def check_config(cls, config: NSFConfig) -> None:
         super().check_config(config)
         check_positive(cls.name, config, "layers", "bins", "bound", "hidden")
         if config.kind == "coupling" and config.data.dim < 2:
             raise ConfigError("a coupling nsf needs at least 2 dimensions; use --set kind=autoregressive")
+        if config.kind == "autoregressive" and config.residual:
+            raise ConfigError(
+                "residual=true is for kind=coupling: the autoregressive kind's MADE draws each hidden "
+                "layer's degrees anew, so a skip connection would see later dimensions; leave residual out"
+            )
 
     def build_flow(self) -> Bijector:
         config, dim = self.config, self.event_shape[0]
@@ -93,7 +115,9 @@ class NSF(FlowModel):
         layers the even ones (reversed order), so that every dimension is transformed."""
         config, dim = self.config, self.event_shape[0]
         if config.kind == "coupling":
-            net = partial(MLPConditioner, dim, hidden=config.hidden, num_classes=self.num_classes)
+            net = partial(
+                MLPConditioner, dim, hidden=config.hidden, num_classes=self.num_classes, residual=config.residual
+            )
             return SplineCoupling(vector_mask(dim, i % 2), net, bins=config.bins, bound=config.bound)
         return AutoregressiveSpline(
             dim,

@@ -149,6 +149,11 @@ class MLPConditioner(nn.Module):
     concatenated to it when ``num_classes > 0``, then Linear-ReLU layers of sizes ``hidden``
     and a last Linear give ``params`` (B, *shape, out_per_dim). With ``zero_init`` the last
     layer starts at zero, so a coupling built on it starts as the identity.
+
+    With ``residual`` every hidden layer after the first whose width equals its input's adds
+    its input, ``h_{l+1} = h_l + ReLU(W_l h_l + b_l)`` (Durkan et al. 2019 condition their
+    splines on residual networks): the same parameters, trained faster; on the toy 2-D protocol
+    NSF reaches a lower KL in the same steps (docs/flows.md).
     """
 
     def __init__(
@@ -159,10 +164,12 @@ class MLPConditioner(nn.Module):
         num_classes: int = 0,
         emb_dim: int = 16,
         zero_init: bool = True,
+        residual: bool = False,
     ):
         super().__init__()
         self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
         self.out_per_dim = out_per_dim
+        self.residual = residual
         dim = math.prod(self.shape)
         self.embedding = nn.Embedding(num_classes, emb_dim) if num_classes > 0 else None
         sizes = [dim + (emb_dim if num_classes > 0 else 0), *hidden]
@@ -191,8 +198,11 @@ class MLPConditioner(nn.Module):
         if emb is not None:
             h = torch.cat([h, emb.to(h.dtype)], dim=1)  # (B, D + E)
         *linears, last = list(self.net)[::2]  # Linear, ReLU, ..., Linear
-        for layer in linears:  # the functions, not the modules: a module call costs as much as the product
-            h = torch.relu_(F.linear(h, layer.weight, layer.bias))
+        for i, layer in enumerate(
+            linears
+        ):  # the functions, not the modules: a module call costs as much as the product
+            out = torch.relu_(F.linear(h, layer.weight, layer.bias))
+            h = out + h if self.residual and i > 0 and out.shape == h.shape else out
         weight, bias, shape = last.weight, last.bias, self.shape
         if dims is not None:
             if len(shape) != 1:
