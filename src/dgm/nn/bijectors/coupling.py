@@ -198,9 +198,8 @@ class MLPConditioner(nn.Module):
         if emb is not None:
             h = torch.cat([h, emb.to(h.dtype)], dim=1)  # (B, D + E)
         *linears, last = list(self.net)[::2]  # Linear, ReLU, ..., Linear
-        for i, layer in enumerate(
-            linears
-        ):  # the functions, not the modules: a module call costs as much as the product
+        # the functions, not the modules: a module call costs as much as the product
+        for i, layer in enumerate(linears):
             out = torch.relu_(F.linear(h, layer.weight, layer.bias))
             h = out + h if self.residual and i > 0 and out.shape == h.shape else out
         weight, bias, shape = last.weight, last.bias, self.shape
