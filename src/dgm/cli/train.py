@@ -291,7 +291,7 @@ def _train(opts: dict[str, Any]) -> Path:
     if defaults:
         given = ", ".join(f"{k} {v}" for k, v in defaults.items())
         typer.echo(f"note: {model.name}'s training defaults: {given} (the options override them)", err=True)
-    for note in model.notes():
+    for note in model.notes(dataset.transforms):
         typer.echo(f"note: {note}", err=True)
     from dgm.train.engine import fit  # imports Lightning: only once the input is known to be good
 

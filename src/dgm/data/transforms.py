@@ -41,6 +41,8 @@ from dgm.data.info import DataInfo
 from dgm.errors import DataError
 from dgm.nn.bijectors.logit import Logit as LogitBijector
 
+LOGIT_ALPHA = 1e-6  # α of ``logit`` without an argument
+
 # ----- the mathematics: one pure function per transform --------------------------------------
 
 
@@ -241,7 +243,7 @@ def _fit_scale(text: str, arg: str | None, dom: Domain, train_range: TrainRange)
 
 def _fit_logit(text: str, arg: str | None, dom: Domain, train_range: TrainRange):
     try:
-        alpha = 1e-6 if arg is None else float(arg)
+        alpha = LOGIT_ALPHA if arg is None else float(arg)
     except ValueError:
         alpha = math.nan
     if not 0 < alpha < 0.5:

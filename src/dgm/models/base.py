@@ -28,7 +28,7 @@ Every model gives ``loss(batch) -> {"loss": ..., ...}`` and ``sample(n, cond, ge
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -203,9 +203,10 @@ class GenerativeModel(nn.Module):
         (a diffusion model's timesteps, say); "" by default."""
         return ""
 
-    def notes(self) -> list[str]:
-        """What a user should know before training this model on its data (``dgm train`` prints
-        each as a ``note:`` line): a known slow path, say. None by default."""
+    def notes(self, transforms: Sequence[str] = ()) -> list[str]:
+        """What a user should know before training this model on its data, which went through
+        the ``transforms`` named (as given to ``--transform``); ``dgm train`` prints each as a
+        ``note:`` line: a known slow path, say, or a missing transform. None by default."""
         return []
 
     def part_parameters(self, part: str) -> Iterator[nn.Parameter]:

@@ -210,7 +210,25 @@ def test_saturated_pixels_train_to_a_finite_loss(preset):
 
 def test_iaf_on_many_dimensions_comes_with_a_note_on_its_slow_density():
     many = DataInfo((1, 8, 8), "continuous")
+    logit = ("dequantize", "scale", "logit")
     assert dgm.build("iaf", data=DataInfo((2,), "continuous")).notes() == []
-    assert dgm.build("maf", data=many).notes() == []
-    (note,) = dgm.build("iaf", data=many).notes()
+    assert dgm.build("maf", data=many).notes(logit) == []
+    (note,) = dgm.build("iaf", data=many).notes(logit)
     assert "64 sequential network passes" in note and "use maf" in note
+
+
+@pytest.mark.parametrize("name", ["nice", "maf", "iaf", "nsf"])
+def test_flat_flows_on_images_without_logit_get_a_note_naming_the_transform(name):
+    image, vector = DataInfo((1, 8, 8), "continuous"), DataInfo((64,), "continuous")
+    notes = dgm.build(name, data=image).notes(("dequantize",))
+    assert any("-t scale -t logit" in note for note in notes)
+    for transforms in [("dequantize", "scale", "logit"), ("dequantize", "scale", "logit:0.001")]:
+        assert not any("logit" in note for note in dgm.build(name, data=image).notes(transforms))
+    # RealNVP's alpha = 0.05 leaves a dark pixel's noise a spread of 0.02 in logit space
+    assert any("logit" in note for note in dgm.build(name, data=image).notes(("dequantize", "scale", "logit:0.05")))
+    assert not any("logit" in note for note in dgm.build(name, data=vector).notes(()))
+
+
+@pytest.mark.parametrize("name", ["realnvp", "glow"])
+def test_convolutional_flows_share_a_channel_scale_and_get_no_logit_note(name):
+    assert dgm.build(name, data=DataInfo((1, 8, 8), "continuous"), levels=1).notes(("dequantize",)) == []

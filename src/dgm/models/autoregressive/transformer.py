@@ -36,6 +36,7 @@ torch.Size([2, 1, 4, 4])
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -128,7 +129,7 @@ class Transformer(AutoregressiveModel):
         if config.output not in OUTPUTS:
             raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {config.output!r}")
 
-    def notes(self) -> list[str]:
+    def notes(self, transforms: Sequence[str] = ()) -> list[str]:
         if self.length <= 256:
             return []
         return [

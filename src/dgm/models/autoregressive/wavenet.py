@@ -34,6 +34,7 @@ every step. Both draw the same samples from the same generator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -130,7 +131,7 @@ class WaveNet(AutoregressiveModel):
         """R: the conditional of x_t sees x_{t-R} .. x_{t-1} (and the start vector while t < R)."""
         return self.stack.receptive_field
 
-    def notes(self) -> list[str]:
+    def notes(self, transforms: Sequence[str] = ()) -> list[str]:
         info, field = self.config.data, self.receptive_field
         if field > info.shape[0]:
             return [

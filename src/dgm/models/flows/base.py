@@ -24,6 +24,7 @@ Flows take continuous data; discrete images become continuous with ``--transform
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor
 
 from dgm import rng
+from dgm.data.transforms import LOGIT_ALPHA
 from dgm.errors import ConfigError, DataError
 from dgm.models.base import GenerativeModel, ModelConfig, check_temperature
 from dgm.nn.bijectors import ActNorm, Bijector, Compose, sum_except_batch
@@ -47,6 +49,17 @@ class FlowConfig(ModelConfig):
     """
 
     standardize: bool = True
+
+
+MAX_LOGIT_ALPHA = 1e-3  # a flat flow on images wants the logit transform with α at most this (see FlowModel.notes)
+
+
+def logit_alpha(transform: str) -> float:
+    """The α of a ``logit[:α]`` transform name (1e-6 by default); infinity for other transforms."""
+    name, _, arg = transform.partition(":")
+    if name != "logit":
+        return math.inf
+    return float(arg) if arg else LOGIT_ALPHA
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
@@ -124,6 +137,26 @@ class FlowModel(GenerativeModel):
     def build_flow(self) -> Bijector:
         """The model's bijector (data -> base) on events of shape :attr:`event_shape`."""
         raise NotImplementedError
+
+    def notes(self, transforms: Sequence[str] = ()) -> list[str]:
+        """A flow on flattened images gets a note unless the data went through a logit transform
+        with α <= :data:`MAX_LOGIT_ALPHA`. Every pixel is a dimension with a scale of its own,
+        fitted to the first batch, so a pixel dark in all of it has the tiny spread of the
+        dequantization noise and a test image that lights it is extremely improbable. Before the
+        logit a dark pixel lies in [α, α + 1/L); with α well below 1/L its logit spreads over
+        log(1 + 1/(α L)), as widely as the lit pixels' values. On mnist5k, 90 s of nsf: test
+        119.7 bits/dim with ``-t dequantize`` only, 13.8 with ``-t scale -t logit:0.05``, 1.73
+        with ``-t scale -t logit`` (α = 1e-6); maf 2 601 and 2.11. Convolutional flows share
+        each channel's scale over its pixels."""
+        flat_image = self.config.data.is_image and len(self.event_shape) == 1
+        if not flat_image or any(logit_alpha(t) <= MAX_LOGIT_ALPHA for t in transforms):
+            return []
+        return [
+            f"{self.name} sees every pixel as a dimension with a scale of its own, fitted to the first batch: without "
+            f"a logit transform of alpha <= {MAX_LOGIT_ALPHA:g} a pixel dark in all of it makes test images that light "
+            "it extremely improbable (nsf on mnist5k: 119.7 bits/dim without, 13.8 with logit:0.05, 1.73 with "
+            "logit); add -t scale -t logit after -t dequantize"
+        ]
 
     @property
     def event_shape(self) -> tuple[int, ...]:

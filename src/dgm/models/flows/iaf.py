@@ -26,6 +26,7 @@ Configuration is MAF's (:class:`IAFConfig` has the same fields and defaults).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dgm.models.flows.maf import MAF, MAFConfig
@@ -46,14 +47,15 @@ class IAF(MAF):
 
     Config = IAFConfig
 
-    def notes(self) -> list[str]:
+    def notes(self, transforms: Sequence[str] = ()) -> list[str]:
         dim = self.event_shape[0]
         if dim <= SLOW_DIM:
-            return []
+            return super().notes(transforms)
         return [
+            *super().notes(transforms),
             f"iaf's density takes {dim} sequential network passes per layer on this {dim}-dimensional data, so "
             f"training by maximum likelihood is about {dim} times slower per step than maf's; use maf for density "
-            "estimation, iaf where one-pass sampling matters"
+            "estimation, iaf where one-pass sampling matters",
         ]
 
     def layer(self, i: int) -> Bijector:
