@@ -275,6 +275,15 @@ def transform_base(text: str) -> str:
     return text.strip().partition(":")[0]
 
 
+def logit_alpha(text: str) -> float:
+    """The α of a ``logit[:α]`` transform name (:data:`LOGIT_ALPHA` without one); infinity for
+    any other transform."""
+    if transform_base(text) != "logit":
+        return math.inf
+    arg = text.strip().partition(":")[2]
+    return float(arg) if arg else LOGIT_ALPHA
+
+
 def likelihood_effect(names: Sequence[str]) -> tuple[tuple[str, ...], bool]:
     """For a chain of transform ``names``: the names that redefine the data (runs are comparable
     by likelihood only when these and the raw data agree) and whether the reported NLL is an

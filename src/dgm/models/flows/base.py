@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from dgm import rng
-from dgm.data.transforms import LOGIT_ALPHA
+from dgm.data.transforms import logit_alpha
 from dgm.errors import ConfigError, DataError
 from dgm.models.base import GenerativeModel, ModelConfig, check_temperature
 from dgm.nn.bijectors import ActNorm, Bijector, Compose, sum_except_batch
@@ -52,14 +52,6 @@ class FlowConfig(ModelConfig):
 
 
 MAX_LOGIT_ALPHA = 1e-3  # a flat flow on images wants the logit transform with α at most this (see FlowModel.notes)
-
-
-def logit_alpha(transform: str) -> float:
-    """The α of a ``logit[:α]`` transform name (1e-6 by default); infinity for other transforms."""
-    name, _, arg = transform.partition(":")
-    if name != "logit":
-        return math.inf
-    return float(arg) if arg else LOGIT_ALPHA
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
